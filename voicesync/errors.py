@@ -1,0 +1,155 @@
+"""The error tree: one root, and what can go wrong under it, by name.
+
+```
+VoiceSyncError
+├── ConfigurationError         a missing or invalid option; raised where it is passed
+├── ConnectError               the socket could not be opened or the handshake failed (.url)
+│   ├── AuthenticationError    the platform refused the API key; never retried
+│   └── ConnectTimeout         no socket or no `connected` in time (also a TimeoutError)
+├── ConnectionClosedError      the connection is gone and a command could not be sent
+├── ProtocolError              a frame that could not be decoded (.frame, redacted)
+├── ServerError                the platform refused a command (.code, .server_message)
+│   ├── RegistrationError          an agent could not be registered (.agent_id)
+│   │   ├── AgentConflictError     the agent id is held by another connection (.reason)
+│   │   └── ServerAtCapacityError  the platform has no free slot (.used, .limit)
+│   ├── RequestRejectedError       a history/prompt request came back with an error
+│   └── CallFailedError            an outbound call was not answered (.reason)
+├── RequestTimeout             an acknowledgement did not arrive in time (also a TimeoutError)
+└── ReplyStreamClosedError     write() after end()
+```
+
+Messages are sentences a person reads: they say what happened and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentConflictError",
+    "AuthenticationError",
+    "CallFailedError",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionClosedError",
+    "ProtocolError",
+    "RegistrationError",
+    "ReplyStreamClosedError",
+    "RequestRejectedError",
+    "RequestTimeout",
+    "ServerAtCapacityError",
+    "ServerError",
+    "VoiceSyncError",
+]
+
+
+class VoiceSyncError(Exception):
+    """The root of every error voicesync raises or reports."""
+
+
+class ConfigurationError(VoiceSyncError, ValueError):
+    """An option is missing or invalid; the message names the fix."""
+
+
+class ConnectError(VoiceSyncError):
+    """The WebSocket could not be opened, or the handshake did not complete."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class AuthenticationError(ConnectError):
+    """The platform refused the API key. voicesync never retries this on its own."""
+
+
+class ConnectTimeout(ConnectError, TimeoutError):
+    """The socket did not open, or the server sent no `connected`, within the timeout."""
+
+
+class ConnectionClosedError(VoiceSyncError):
+    """The connection is closed, so a command could not be sent or completed."""
+
+    def __init__(self, message: str, *, code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class ProtocolError(VoiceSyncError):
+    """A frame from the server could not be decoded; it was skipped."""
+
+    def __init__(self, message: str, *, frame: str = "") -> None:
+        super().__init__(message)
+        self.frame = frame
+
+
+class ServerError(VoiceSyncError):
+    """The platform answered a command with an error frame."""
+
+    def __init__(self, message: str, *, code: str = "", server_message: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.server_message = server_message
+
+
+class RegistrationError(ServerError):
+    """An agent could not be registered with the platform."""
+
+    def __init__(
+        self, message: str, *, agent_id: str, code: str = "REGISTRATION_ERROR",
+        server_message: str = "",
+    ) -> None:
+        super().__init__(message, code=code, server_message=server_message)
+        self.agent_id = agent_id
+
+
+class AgentConflictError(RegistrationError):
+    """Another live connection holds this agent id.
+
+    `reason` is ``"server_fatal"`` (the platform proved the holder alive) or
+    ``"retry_budget_exhausted"`` (voicesync retried for the whole budget).
+    """
+
+    def __init__(
+        self, message: str, *, agent_id: str, reason: str, server_message: str = "",
+    ) -> None:
+        super().__init__(
+            message, agent_id=agent_id, code="AGENT_CONFLICT_FATAL",
+            server_message=server_message,
+        )
+        self.reason = reason
+
+
+class ServerAtCapacityError(RegistrationError):
+    """The platform has no free client slot for another agent."""
+
+    def __init__(
+        self, message: str, *, agent_id: str, used: int | None, limit: int | None,
+        server_message: str = "",
+    ) -> None:
+        super().__init__(
+            message, agent_id=agent_id, code="SERVER_AT_CAPACITY", server_message=server_message,
+        )
+        self.used = used
+        self.limit = limit
+
+
+class RequestRejectedError(ServerError):
+    """A history or prompt request was answered with an error."""
+
+
+class CallFailedError(ServerError):
+    """An outbound call ended before it was answered (busy, no-answer, failed, canceled)."""
+
+    def __init__(self, message: str, *, reason: str, call_id: str = "") -> None:
+        super().__init__(message, code=reason)
+        self.reason = reason
+        self.call_id = call_id
+
+
+class RequestTimeout(VoiceSyncError, TimeoutError):
+    """An acknowledgement from the platform did not arrive within the timeout."""
+
+
+class ReplyStreamClosedError(VoiceSyncError):
+    """write() was called on a reply stream that has already ended."""
