@@ -1,0 +1,180 @@
+"""The `voicesync-reader` thread: open, handshake, read until the socket drops, redial."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from voicesync import _codec
+from voicesync._log import debug_enabled, redact
+from voicesync._transport import CLOSE_POLICY, FrameTooLargeError, Transport
+from voicesync.errors import (
+    AuthenticationError,
+    ConnectError,
+    ConnectionClosedError,
+    ConnectTimeout,
+    ProtocolError,
+    VoiceSyncError,
+)
+
+if TYPE_CHECKING:
+    from voicesync.client import Client
+
+logger = logging.getLogger(__name__)
+_DISPLACED_CODE = 4001
+
+
+class Reader:
+    """Owns the socket's read side for one client and drives reconnects.
+
+    The reader is the only thread that calls recv(); it applies every frame through
+    the client's Dispatcher (which never runs user code) and redials with jittered
+    exponential backoff until the client closes, the key is refused, the agent is
+    displaced, or reconnect is off. A failure before the first `connected` is handed
+    to the waiting `connect()` instead of being retried.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._thread = threading.Thread(target=self._run, name="voicesync-reader", daemon=True)
+        self.final_error: VoiceSyncError | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        client = self._client
+        attempt = 0
+        ever_connected = False
+        while not client._stopping.is_set():
+            transport = Transport(max_frame_bytes=client.max_frame_bytes,
+                                  ssl_context=client._ssl_context)
+            error = self._session(transport)
+            connected_this_time = client._connected.is_set()
+            ever_connected = ever_connected or connected_this_time
+            if connected_this_time:
+                attempt = 0
+            reason = _reason(error, client._dead_reason)
+            client._on_disconnected(reason, was_connected=connected_this_time)
+            transport.close()
+            if client._stopping.is_set():
+                return
+            give_up = self._fatal(error, reason)
+            if give_up is not None or not ever_connected or not client.reconnect:
+                self.final_error = give_up or error or ConnectionClosedError(
+                    f"connection closed ({reason})", reason=reason)
+                client._reader_stopped(self.final_error, initial=not ever_connected)
+                return
+            delay = client._backoff.delay(attempt)
+            attempt += 1
+            logger.info("connection lost (%s); reconnecting in %.2f s", reason, delay)
+            if client._stopping.wait(delay):
+                return
+            client._emit_client("reconnecting", attempt, delay)
+
+    def _fatal(self, error: VoiceSyncError | None, reason: str) -> VoiceSyncError | None:
+        if isinstance(error, AuthenticationError):
+            return error
+        if isinstance(error, ConnectionClosedError) and (
+                error.code == _DISPLACED_CODE or "displaced" in reason.lower()):
+            return ConnectionClosedError(
+                "another connection took over this agent (displaced); not reconnecting",
+                code=error.code, reason=reason)
+        return None
+
+    def _session(self, transport: Transport) -> VoiceSyncError | None:
+        """One connection, start to end; returns what ended it (None: closed by us)."""
+        client = self._client
+        deadline = time.monotonic() + client.connect_timeout
+        try:
+            transport.open(client.url, client.connect_timeout)
+            client._transport = transport
+            if client._stopping.is_set():
+                return None
+            transport.set_timeout(client.connect_timeout)
+            transport.send(_codec.dumps({"event": "connect", "api_key": client._api_key}))
+            self._read(transport, deadline)
+        except AuthenticationError as exc:
+            return exc
+        except ConnectionClosedError as exc:
+            if exc.code == CLOSE_POLICY and not client._connected.is_set():
+                return AuthenticationError(
+                    f"the platform closed the connection with 1008 ({exc.reason}); "
+                    "check PINECALL_API_KEY", url=client.url)
+            return exc
+        except ConnectError as exc:
+            return exc
+        finally:
+            client._transport = None
+        return None
+
+    def _read(self, transport: Transport, deadline: float) -> None:
+        client = self._client
+        while True:
+            try:
+                text = transport.recv()
+            except ProtocolError as exc:
+                client._count("malformed_frames")
+                logger.warning("skipped a frame: %s", exc)
+                continue
+            except FrameTooLargeError:
+                client._count("oversize_frames")
+                logger.warning("closed the connection (1009): a frame was over %d bytes",
+                               client.max_frame_bytes)
+                raise
+            except ConnectTimeout:
+                if client._connected.is_set():
+                    continue
+                raise ConnectTimeout(
+                    f"no 'connected' from {client.url} within {client.connect_timeout:g} s",
+                    url=client.url) from None
+            if client._auth_error is not None:
+                raise client._auth_error
+            if text is None:
+                continue
+            received = time.monotonic()
+            client._last_rx = received
+            client._count("frames_received")
+            try:
+                frame = _codec.loads(text)
+            except ProtocolError as exc:
+                client._count("malformed_frames")
+                logger.warning("skipped a frame (%s): %.200s", exc, redact(text, client._api_key))
+                continue
+            if debug_enabled(logger):
+                logger.debug("<< %s", redact(text, client._api_key)[:2000])
+            was_connected = client._connected.is_set()
+            client._dispatcher.handle(frame, received)
+            if client._auth_error is not None:
+                raise client._auth_error
+            if not was_connected:
+                if client._connected.is_set():
+                    transport.set_timeout(None)
+                elif time.monotonic() > deadline:
+                    raise ConnectTimeout(
+                        f"no 'connected' from {client.url} within "
+                        f"{client.connect_timeout:g} s", url=client.url)
+
+
+def _reason(error: VoiceSyncError | None, dead_reason: str | None) -> str:
+    if dead_reason:
+        return dead_reason
+    if error is None:
+        return "client_disconnect"
+    if isinstance(error, ConnectionClosedError):
+        return error.reason or "connection_lost"
+    if isinstance(error, AuthenticationError):
+        return "auth_failed"
+    if isinstance(error, ConnectTimeout):
+        return "connect_timeout"
+    return "connect_failed"

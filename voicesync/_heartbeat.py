@@ -1,0 +1,87 @@
+"""The `voicesync-heartbeat` thread: client pings, silent-peer detection, and timers."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voicesync.client import Client
+
+logger = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """Pings every `ping_interval` while connected; a peer silent for `ping_timeout`
+    is declared dead and its socket shut down, so the reader redials. It also runs
+    one-shot timers (registration-conflict retries). Never runs user code.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._wake = threading.Condition()
+        self._timers: list[tuple[float, int, Callable[[], object]]] = []
+        self._order = itertools.count()
+        self._stop = False
+        self._last_ping = 0.0
+        self._thread = threading.Thread(
+            target=self._run, name="voicesync-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def schedule(self, delay: float, fn: Callable[[], object]) -> None:
+        """Run fn on the heartbeat thread after `delay` seconds (any thread may call)."""
+        with self._wake:
+            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), fn))
+            self._wake.notify()
+
+    def stop(self, timeout: float) -> None:
+        with self._wake:
+            self._stop = True
+            self._timers.clear()
+            self._wake.notify()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        client = self._client
+        while True:
+            now = time.monotonic()
+            due: list[Callable[[], object]] = []
+            with self._wake:
+                if self._stop:
+                    return
+                while self._timers and self._timers[0][0] <= now:
+                    due.append(heapq.heappop(self._timers)[2])
+            for fn in due:
+                try:
+                    fn()
+                except Exception:
+                    logger.exception("timer failed")
+            wait = self._beat(now) if client._connected.is_set() else client.ping_interval
+            with self._wake:
+                if self._timers:
+                    wait = min(wait, self._timers[0][0] - time.monotonic())
+                if not self._stop:
+                    self._wake.wait(max(wait, 0.001))
+
+    def _beat(self, now: float) -> float:
+        """Ping when due and check liveness; returns seconds until the next check."""
+        client = self._client
+        silent = now - client._last_rx
+        if silent > client.ping_timeout:
+            logger.warning("no frame from the server for %.1f s; reconnecting", silent)
+            client._declare_dead("ping_timeout")
+            return client.ping_interval
+        if now - self._last_ping >= client.ping_interval:
+            self._last_ping = now
+            client._send({"event": "ping"})
+        next_ping = self._last_ping + client.ping_interval - now
+        deadline = client._last_rx + client.ping_timeout - now
+        return max(0.001, min(next_ping, deadline + 0.001))

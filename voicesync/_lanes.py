@@ -1,0 +1,161 @@
+"""Handler workers: one serial lane per call on an elastic pool of named threads.
+
+A lane runs its tasks in order on one worker at a time, so a call's handlers see its
+events in wire order. Lanes run in parallel, and a worker is started whenever every
+existing one is busy, so a handler that blocks for seconds (an LLM loop) only ever
+holds up its own call. Idle workers retire after `idle_timeout`.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+Task = tuple[Callable[..., Any], tuple[Any, ...], float]
+
+
+class _Lane:
+    __slots__ = ("key", "scheduled", "tasks")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.tasks: collections.deque[Task] = collections.deque()
+        self.scheduled = False
+
+
+class LagMeter:
+    """The last `size` dispatch lags (frame received → handler start), in seconds."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._lock = threading.Lock()
+        self._samples: collections.deque[float] = collections.deque(maxlen=size)
+        self.maximum = 0.0
+
+    def add(self, lag: float) -> None:
+        with self._lock:
+            self._samples.append(lag)
+            self.maximum = max(self.maximum, lag)
+
+    def percentiles(self, *qs: float) -> list[float]:
+        with self._lock:
+            data = sorted(self._samples)
+        if not data:
+            return [0.0 for _ in qs]
+        return [data[min(len(data) - 1, int(q * len(data)))] for q in qs]
+
+
+class Lanes:
+    """Per-key serial execution on an elastic set of `voicesync-handler-N` threads."""
+
+    def __init__(
+        self, *, on_error: Callable[[BaseException, str], None], max_workers: int = 1000,
+        max_backlog: int = 10_000, idle_timeout: float = 30.0,
+    ) -> None:
+        self._on_error = on_error
+        self._max_workers = max_workers
+        self._max_backlog = max_backlog
+        self._idle_timeout = idle_timeout
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._lanes: dict[str, _Lane] = {}
+        self._ready: collections.deque[_Lane] = collections.deque()
+        self._idle = 0
+        self._threads: set[threading.Thread] = set()
+        self._names = itertools.count(1)
+        self._closed = False
+        self.lag = LagMeter()
+        self.dropped = 0
+
+    def submit(self, key: str, fn: Callable[..., Any], *args: Any,
+               received_at: float | None = None) -> bool:
+        """Queue fn(*args) on lane `key`. False when closed or the lane's backlog is full."""
+        task: Task = (fn, args, time.monotonic() if received_at is None else received_at)
+        with self._lock:
+            if self._closed:
+                return False
+            lane = self._lanes.get(key)
+            if lane is None:
+                lane = self._lanes[key] = _Lane(key)
+            if len(lane.tasks) >= self._max_backlog:
+                self.dropped += 1
+                return False
+            lane.tasks.append(task)
+            if lane.scheduled:
+                return True
+            lane.scheduled = True
+            self._ready.append(lane)
+            if len(self._ready) > self._idle and len(self._threads) < self._max_workers:
+                self._spawn()
+            else:
+                self._work.notify()
+        return True
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(
+            target=self._run, name=f"voicesync-handler-{next(self._names)}", daemon=True)
+        self._threads.add(thread)
+        thread.start()
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                while not self._ready:
+                    if self._closed:
+                        self._threads.discard(me)
+                        return
+                    self._idle += 1
+                    woke = self._work.wait(self._idle_timeout)
+                    self._idle -= 1
+                    if not woke and not self._ready:
+                        self._threads.discard(me)
+                        return
+                lane = self._ready.popleft()
+            self._drain(lane)
+
+    def _drain(self, lane: _Lane) -> None:
+        while True:
+            with self._lock:
+                if not lane.tasks:
+                    lane.scheduled = False
+                    if self._lanes.get(lane.key) is lane:
+                        del self._lanes[lane.key]
+                    return
+                fn, args, received_at = lane.tasks.popleft()
+            self.lag.add(time.monotonic() - received_at)
+            try:
+                fn(*args)
+            except BaseException as exc:  # a handler's failure never stops its lane
+                self._on_error(exc, lane.key)
+
+    @property
+    def threads(self) -> int:
+        return len(self._threads)
+
+    def close(self, deadline: float) -> list[str]:
+        """Stop taking work, let running handlers finish until `deadline`.
+
+        Returns the names of handler threads still running at the deadline (blocked
+        handlers cannot be interrupted; they are daemon threads and end with the process).
+        """
+        with self._lock:
+            self._closed = True
+            pending = sum(len(lane.tasks) for lane in self._lanes.values())
+            for lane in self._lanes.values():
+                lane.tasks.clear()
+            self._work.notify_all()
+            threads = list(self._threads)
+        if pending:
+            logger.info("closing: %d queued handler call(s) were not run", pending)
+        current = threading.current_thread()
+        for thread in threads:
+            if thread is not current:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return [t.name for t in threads if t.is_alive() and t is not current]

@@ -1,0 +1,191 @@
+"""The WebSocket, on websocket-client: the only place its exceptions are translated."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import socket
+import ssl
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import websocket
+
+from voicesync.errors import (
+    AuthenticationError,
+    ConnectError,
+    ConnectionClosedError,
+    ConnectTimeout,
+    ProtocolError,
+)
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+_NO_STATUS = 1005
+_ABNORMAL = 1006
+
+
+class FrameTooLargeError(ConnectionClosedError):
+    """An inbound frame was over the size cap; the socket was closed with 1009."""
+
+
+class Transport:
+    """One WebSocket connection. `recv` belongs to one reader thread; `send` to any thread.
+
+    websocket-client serialises writers with its own lock (enable_multithread), and
+    `shutdown()` wakes a reader blocked in recv() at once, which close() alone does not.
+    """
+
+    def __init__(self, *, max_frame_bytes: int, ssl_context: ssl.SSLContext | None) -> None:
+        self._max = max_frame_bytes
+        self._ssl = ssl_context
+        self._ws: Any = None
+
+    def open(self, url: str, timeout: float) -> None:
+        """Open the socket and finish the HTTP upgrade within `timeout` seconds."""
+        ws: Any = websocket.WebSocket(
+            skip_utf8_validation=True,  # recv() decodes (and so validates) text itself
+            enable_multithread=True,
+            sslopt={"context": self._ssl} if self._ssl is not None else None,
+        )
+        try:
+            ws.connect(url, timeout=timeout, suppress_origin=True)
+        except websocket.WebSocketTimeoutException as exc:
+            ws.shutdown()
+            raise ConnectTimeout(f"could not reach {url} within {timeout:g} s", url=url) from exc
+        except (websocket.WebSocketException, OSError) as exc:
+            ws.shutdown()
+            if isinstance(exc, (socket.timeout, TimeoutError)):
+                raise ConnectTimeout(
+                    f"could not reach {url} within {timeout:g} s", url=url) from exc
+            if getattr(exc, "status_code", None) in (401, 403):
+                raise AuthenticationError(
+                    f"{url} refused the connection ({_describe(exc)}); check PINECALL_API_KEY",
+                    url=url) from exc
+            raise ConnectError(f"could not open {url}: {_describe(exc)}", url=url) from exc
+        self._cap_frames(ws)
+        self._ws = ws
+
+    def _cap_frames(self, ws: Any) -> None:
+        # websocket-client has no size limit; refuse a frame from its header, before
+        # the payload is buffered.
+        buffer = ws.frame_buffer
+        read: Callable[[int], bytes] = buffer.recv_strict
+        cap = self._max
+
+        def capped(size: int) -> bytes:
+            if size > cap:
+                raise _Oversize(size)
+            return read(size)
+
+        buffer.recv_strict = capped
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """Bound the next reads (used only during the handshake)."""
+        if self._ws is not None:
+            self._ws.settimeout(seconds)
+
+    def recv(self) -> str | None:
+        """Block for the next text frame; None for frames to ignore (binary).
+
+        Raises ConnectionClosedError when the peer closes or the socket breaks,
+        ConnectTimeout when a read deadline set by set_timeout passes, and
+        ProtocolError for a text frame that is not UTF-8 (the connection stays up).
+        """
+        ws = self._ws
+        if ws is None:
+            raise ConnectionClosedError("not connected", reason="not connected")
+        try:
+            opcode, frame = ws.recv_data_frame(control_frame=False)
+        except _Oversize as exc:
+            self.close(CLOSE_TOO_BIG, "message too big")
+            raise FrameTooLargeError(
+                f"the server sent a {exc.size}-byte frame, over the {self._max}-byte cap",
+                code=CLOSE_TOO_BIG, reason="frame_too_large") from None
+        except websocket.WebSocketTimeoutException as exc:
+            raise ConnectTimeout("no answer from the server in time") from exc
+        except (websocket.WebSocketException, OSError, ValueError) as exc:
+            raise ConnectionClosedError(
+                f"connection lost: {_describe(exc)}", code=_ABNORMAL,
+                reason="connection_lost") from exc
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            code, reason = _close_status(frame.data)
+            raise ConnectionClosedError(
+                f"the server closed the connection ({code} {reason})".rstrip(),
+                code=code, reason=reason or "connection_lost")
+        if opcode != websocket.ABNF.OPCODE_TEXT:
+            return None
+        data = frame.data
+        if len(data) > self._max:  # fragmented messages are capped as a whole too
+            self.close(CLOSE_TOO_BIG, "message too big")
+            raise FrameTooLargeError(
+                f"the server sent a {len(data)}-byte message, over the {self._max}-byte cap",
+                code=CLOSE_TOO_BIG, reason="frame_too_large")
+        try:
+            return data.decode("utf-8") if isinstance(data, bytes) else str(data)
+        except UnicodeDecodeError:
+            raise ProtocolError("text frame is not valid UTF-8") from None
+
+    def send(self, text: str) -> None:
+        """Write one text frame. Raises ConnectionClosedError if the socket is gone."""
+        ws = self._ws
+        if ws is None:
+            raise ConnectionClosedError("not connected", reason="not connected")
+        try:
+            ws.send(text)
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ConnectionClosedError(
+                f"send failed: {_describe(exc)}", code=_ABNORMAL, reason="connection_lost",
+            ) from exc
+
+    def shutdown(self) -> None:
+        """Break the connection now, waking any thread blocked in recv() or send()."""
+        ws = self._ws
+        sock = getattr(ws, "sock", None) if ws is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """Send a close frame if the socket still writes, then release it. Never blocks long."""
+        ws = self._ws
+        if ws is None:
+            return
+        sock = getattr(ws, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(Exception):
+                sock.settimeout(0.2)  # a black-holed peer must not hold close() up
+                ws.send_close(code, reason.encode())
+        self.shutdown()
+        with contextlib.suppress(Exception):
+            ws.shutdown()
+
+
+class _Oversize(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _close_status(data: bytes) -> tuple[int, str]:
+    if len(data) < 2:
+        return _NO_STATUS, ""
+    (code,) = struct.unpack("!H", data[:2])
+    return code, data[2:].decode("utf-8", "replace")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS certificate verification failed ({exc.verify_message}); pass "
+                "ssl_context= with your CA, or tls_verify=False for a development server")
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return "connection refused (is the server running?)"
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        return f"HTTP {status} during the WebSocket upgrade"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,440 @@
+"""Call: one live conversation; its commands (PROTOCOL.md §7.2) and its state, as snapshots."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from voicesync import _codec
+from voicesync._listeners import Handler, Listeners, register
+from voicesync.errors import RequestTimeout
+from voicesync.events import Turn
+from voicesync.history import History
+from voicesync.reply import ReplyStream
+
+if TYPE_CHECKING:
+    from voicesync.agent import Agent
+
+logger = logging.getLogger(__name__)
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+REQUEST_TIMEOUT = 10.0
+
+
+def new_message_id() -> str:
+    """A bot message id in the platform's form: ``msg_`` + 12 random [a-z0-9]."""
+    return "msg_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+
+
+class SayHandle:
+    """A message queued with `Call.say`; `wait()` tells whether it was cut off."""
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        self._done = threading.Event()
+        self._interrupted = False
+
+    def _settle(self, interrupted: bool) -> None:
+        if not self._done.is_set():
+            self._interrupted = interrupted
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        """True once the message finished playing, was interrupted, or the call ended."""
+        return self._done.is_set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the message is over; True if it was interrupted (or the call ended
+        first), False if it played to the end. Any thread but voicesync's own reader.
+
+        Raises RequestTimeout if it is still playing after `timeout` seconds.
+        """
+        if not self._done.wait(timeout):
+            raise RequestTimeout(
+                f"message {self.message_id} was still playing after {timeout:g} s")
+        return self._interrupted
+
+
+class Call:
+    """One conversation (phone, WebRTC, chat). Every method may be called from any thread.
+
+    State is written only by voicesync's reader thread; the properties return
+    snapshots taken under the call's lock. Commands on a call that has ended are
+    dropped (logged at DEBUG) and return False or an already-settled handle.
+    """
+
+    def __init__(self, agent: Agent, call_id: str, frame: Mapping[str, Any]) -> None:
+        self.id = call_id
+        self.agent = agent
+        self._client = agent._require_client()
+        self._lock = threading.Lock()
+        self._listeners = Listeners()
+        self._ended = threading.Event()
+        self.from_ = _codec.text_field(frame, "from")
+        self.to = _codec.text_field(frame, "to")
+        self.direction = _codec.text_field(frame, "direction") or "inbound"
+        transport = _codec.text_field(frame, "transport")
+        self.transport = transport or ("webrtc" if call_id.startswith("wrt_") else "unknown")
+        metadata = frame.get("metadata")
+        self.metadata: Mapping[str, Any] = dict(metadata) if isinstance(metadata, Mapping) else {}
+        self._language = _codec.text_field(frame, "language")
+        self._reason: str | None = None
+        self._duration: float | None = None
+        self._started_at = _codec.number_field(frame, "started_at")
+        self._ended_at: float | None = None
+        self._messages: list[dict[str, Any]] = []
+        self._streams: set[ReplyStream] = set()
+        self._says: dict[str, SayHandle] = {}
+        self._skills: set[str] = set()
+        self._bot_message = ""
+        self._bot_words: list[str] = []
+        # Turn tracking (§6.1): touched only on the reader thread.
+        self._last_message_id: str | None = None
+        self._turn_text = ""
+        self._turn_confidence = 0.0
+        self._turn_language: str | None = None
+        self._seen: set[tuple[str, str]] = set()
+        self.history = History(call_id, agent_id=agent.id, store=agent.history_store)
+
+    # ------------------------------------------------------------------ snapshots
+
+    @property
+    def agent_id(self) -> str:
+        return self.agent.id
+
+    @property
+    def status(self) -> str:
+        """``active`` or ``ended``."""
+        return "ended" if self._ended.is_set() else "active"
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    @property
+    def reason(self) -> str | None:
+        """Why the call ended (``hangup``, ``connection_lost``...), None while active."""
+        return self._reason
+
+    @property
+    def duration(self) -> float | None:
+        return self._duration
+
+    @property
+    def started_at(self) -> float | None:
+        return self._started_at
+
+    @property
+    def ended_at(self) -> float | None:
+        return self._ended_at
+
+    @property
+    def language(self) -> str:
+        return self._language
+
+    @property
+    def last_message_id(self) -> str | None:
+        """The current user message id: what a reply answers (`in_reply_to`)."""
+        return self._last_message_id
+
+    @property
+    def current_bot_text(self) -> str:
+        """The words of the bot message being spoken right now."""
+        with self._lock:
+            return " ".join(self._bot_words)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """LLM-style messages of the call as the platform reports them (a copy)."""
+        with self._lock:
+            return [dict(m) for m in self._messages]
+
+    @property
+    def transcript(self) -> list[dict[str, str]]:
+        """``[{"role": "user"|"assistant", "content": ...}]`` without tool traffic."""
+        return [{"role": m["role"], "content": m["content"]} for m in self.messages
+                if m.get("role") in ("user", "assistant") and m.get("content")]
+
+    @property
+    def active_skills(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._skills)
+
+    def wait_ended(self, timeout: float | None = None) -> bool:
+        """Block until the call ends or `timeout` passes; True if it ended."""
+        return self._ended.wait(timeout)
+
+    # ------------------------------------------------------------------ handlers
+
+    def on(self, name: str, fn: Handler | None = None) -> Any:
+        """Register a handler for this call's events (also usable as a decorator).
+
+        Handlers run on a voicesync handler thread, in wire order with every other
+        handler of this call.
+        """
+        return register(self._listeners, name, fn)
+
+    def off(self, name: str, fn: Handler | None = None) -> None:
+        """Remove a handler (or every handler of `name`)."""
+        self._listeners.remove(name, fn)
+
+    # ------------------------------------------------------------------ speaking
+
+    def send(self, frame: Mapping[str, Any]) -> bool:
+        """Send a raw call command; False if the call has ended or the socket is down."""
+        if self._ended.is_set():
+            logger.debug("dropped %s for ended call %s", frame.get("event"), self.id)
+            return False
+        return self._client._send(frame)
+
+    def say(self, text: str, *, add_to_history: bool = False) -> SayHandle:
+        """Speak `text` as a standalone message (greetings, fillers: ``in_reply_to=""``).
+
+        Returns at once; the handle's `wait()` blocks until it was spoken or cut off.
+        """
+        handle = SayHandle(new_message_id())
+        with self._lock:
+            if not self._ended.is_set():
+                self._says[handle.message_id] = handle
+        if not self.send(_codec.bot_reply(
+                self.id, handle.message_id, text, "", add_to_history=add_to_history)):
+            handle._settle(True)
+        return handle
+
+    def reply(self, text: str, *, in_reply_to: str | None = None,
+              message_id: str | None = None) -> str:
+        """Answer the current user message with a complete text; returns its message id."""
+        message_id = message_id or new_message_id()
+        target = in_reply_to if in_reply_to is not None else (self._last_message_id or "")
+        self.send(_codec.bot_reply(self.id, message_id, text, target))
+        return message_id
+
+    def reply_stream(self, turn: Turn | None = None, *,
+                     message_id: str | None = None) -> ReplyStream:
+        """Open a streamed reply to `turn` (default: the current user message).
+
+        The stream is aborted automatically on barge-in, continuation, call end and
+        disconnect. Use it as a context manager so it always ends.
+        """
+        in_reply_to = turn.message_id if turn is not None else (self._last_message_id or "")
+        stream = ReplyStream(self.id, message_id or new_message_id(), in_reply_to,
+                             self.send, self._stream_done)
+        with self._lock:
+            live = not self._ended.is_set()
+            if live:
+                self._streams.add(stream)
+        if not live:
+            stream.abort("call.ended")
+        return stream
+
+    def _stream_done(self, stream: ReplyStream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+    def cancel(self, message_id: str | None = None) -> bool:
+        """Stop one bot message (default: the one playing)."""
+        return self.send(_codec.command("bot.cancel", call_id=self.id, message_id=message_id))
+
+    def clear(self) -> bool:
+        """Drop every queued bot message."""
+        return self.send(_codec.command("bot.clear", call_id=self.id))
+
+    # ------------------------------------------------------------------ call control
+
+    def hangup(self) -> bool:
+        """End the call."""
+        return self.send(_codec.command("call.hangup", call_id=self.id))
+
+    def forward(self, to: str, *, message: str = "", announce: bool = False) -> bool:
+        """Transfer the call to `to` (a phone number or SIP URI)."""
+        return self.send({"event": "call.forward", "call_id": self.id, "to": to,
+                          "message": message, "announce": announce})
+
+    def send_dtmf(self, digits: str) -> bool:
+        """Play keypad tones (0-9, *, #) down the line."""
+        return self.send(_codec.command("call.dtmf", call_id=self.id, digits=digits))
+
+    def hold(self) -> bool:
+        return self.send(_codec.command("call.hold", call_id=self.id))
+
+    def unhold(self) -> bool:
+        return self.send(_codec.command("call.unhold", call_id=self.id))
+
+    def mute(self) -> bool:
+        return self.send(_codec.command("call.mute", call_id=self.id))
+
+    def unmute(self) -> bool:
+        return self.send(_codec.command("call.unmute", call_id=self.id))
+
+    def update(self, **options: Any) -> bool:
+        """Change this call's session settings (sent verbatim as ``session.configure``)."""
+        return self.send(_codec.session_configure(self.id, None, options))
+
+    def load_skill(self, name: str) -> bool:
+        return self.send(_codec.command("skill.load", call_id=self.id, skill=name))
+
+    def unload_skill(self, name: str) -> bool:
+        return self.send(_codec.command("skill.unload", call_id=self.id, skill=name))
+
+    def tool_result(self, msg_id: str, results: Iterable[Mapping[str, Any]]) -> bool:
+        """Answer one `llm.tool_call` round: ``[{"tool_call_id", "result", "ephemeral"?,
+        "no_followup"?}]`` in the order the tools were asked for."""
+        return self.send({"event": "llm.tool_result", "call_id": self.id, "msg_id": msg_id,
+                          "results": _codec.tool_results(results)})
+
+    # ------------------------------------------------------------------ history requests
+
+    def _request(self, event: str, response: str, timeout: float, **payload: Any) -> Any:
+        return self._client._request(self, event, response, timeout, payload)
+
+    def get_history(self, *, timeout: float = REQUEST_TIMEOUT) -> list[dict[str, Any]]:
+        """The server-side LLM's messages for this call. Blocks up to `timeout`."""
+        reply = self._request("history.get", "history.data", timeout)
+        messages = reply.get("messages")
+        return list(messages) if isinstance(messages, list) else []
+
+    def _count(self, event: str, timeout: float, **payload: Any) -> int:
+        count = self._request(event, "history.updated", timeout, **payload).get("count")
+        return count if isinstance(count, int) else 0
+
+    def set_history(self, messages: Iterable[Mapping[str, Any]], *,
+                    timeout: float = REQUEST_TIMEOUT) -> int:
+        """Replace the server-side history; returns the resulting message count."""
+        return self._count("history.set", timeout, messages=[dict(m) for m in messages])
+
+    def add_history(self, messages: Iterable[Mapping[str, Any]], *,
+                    timeout: float = REQUEST_TIMEOUT) -> int:
+        return self._count("history.add", timeout, messages=[dict(m) for m in messages])
+
+    def clear_history(self, *, timeout: float = REQUEST_TIMEOUT) -> int:
+        return self._count("history.clear", timeout)
+
+    def add_context(self, text: str, *, timeout: float = REQUEST_TIMEOUT) -> int:
+        return self._count("history.add_context", timeout, text=text)
+
+    def set_prompt(self, prompt: str, *, timeout: float = REQUEST_TIMEOUT) -> int:
+        return self._count("history.set_instructions", timeout, prompt=prompt)
+
+    def set_prompt_vars(self, values: Mapping[str, str], *,
+                        timeout: float = REQUEST_TIMEOUT) -> int:
+        return self._count("history.set_vars", timeout, vars=dict(values))
+
+    # ------------------------------------------------------------------ reader-side state
+
+    def _first(self, event: str, key: str) -> bool:
+        """Dedupe (§1.8): True the first time (event, key) is seen on this call."""
+        if not key:
+            return True
+        if (event, key) in self._seen:
+            return False
+        self._seen.add((event, key))
+        return True
+
+    def _abort_streams(self, reason: str) -> None:
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.abort(reason)
+
+    def _settle_says(self, message_id: str, interrupted: bool) -> None:
+        with self._lock:
+            if message_id:
+                handles = [h for h in (self._says.pop(message_id, None),) if h is not None]
+            else:
+                handles, self._says = list(self._says.values()), {}
+        for handle in handles:
+            handle._settle(interrupted)
+
+    def _bot_speaking(self, message_id: str) -> None:
+        with self._lock:
+            self._bot_message, self._bot_words = message_id, []
+
+    def _bot_word(self, message_id: str, word: str) -> None:
+        with self._lock:
+            if message_id == self._bot_message:
+                self._bot_words.append(word)
+
+    def _bot_done(self) -> None:
+        with self._lock:
+            self._bot_message, self._bot_words = "", []
+
+    def _push_message(self, role: str, content: str) -> None:
+        with self._lock:
+            self._messages.append({"role": role, "content": content})
+
+    def _set(self, **fields: Any) -> None:
+        with self._lock:
+            for key, value in fields.items():
+                setattr(self, key, value)
+
+    def _end(self, reason: str, frame: Mapping[str, Any] | None = None) -> bool:
+        """Mark the call ended; abort its streams; settle its says. True the first time."""
+        with self._lock:
+            if self._ended.is_set():
+                return False
+            self._reason = reason
+            if frame is not None:
+                self._duration = _codec.number_field(frame, "duration_seconds")
+                self._started_at = _codec.number_field(frame, "started_at") or self._started_at
+                self._ended_at = _codec.number_field(frame, "ended_at")
+                messages = frame.get("messages")
+                if isinstance(messages, list) and messages:
+                    self._messages = [dict(m) for m in messages if isinstance(m, Mapping)]
+            self._ended.set()
+        self._abort_streams("call.ended" if frame is not None else "disconnected")
+        self._settle_says("", True)
+        return True
+
+    def __repr__(self) -> str:
+        return (f"<Call {self.id} agent={self.agent.id} {self.direction} {self.transport} "
+                f"{self.status}>")
+
+
+class RingingCall:
+    """An inbound call on a screening number (`ringing=True`); accept or reject it.
+
+    The platform accepts it by itself after about 5 s if neither is called.
+    """
+
+    def __init__(self, agent: Agent, frame: Mapping[str, Any]) -> None:
+        self.agent = agent
+        self.call_id = _codec.text_field(frame, "call_id")
+        self.from_ = _codec.text_field(frame, "from")
+        self.to = _codec.text_field(frame, "to")
+        self.raw = dict(frame)
+        self._settled = threading.Event()
+
+    @property
+    def settled(self) -> bool:
+        return self._settled.is_set()
+
+    def accept(self) -> bool:
+        """Answer the call; `call.started` follows. Any thread."""
+        return self._settle(_codec.command(
+            "call.accept", agent_id=self.agent.wire_id, call_id=self.call_id))
+
+    def reject(self, reason: str = "busy") -> bool:
+        """Refuse the call (``busy`` or ``rejected``). Any thread."""
+        return self._settle(_codec.command(
+            "call.reject", agent_id=self.agent.wire_id, call_id=self.call_id, reason=reason))
+
+    def _settle(self, frame: dict[str, Any]) -> bool:
+        if self._settled.is_set():
+            return False
+        self._settled.set()
+        return self.agent._send(frame)
+
+    def __repr__(self) -> str:
+        return f"<RingingCall {self.call_id} from={self.from_} to={self.to}>"
+
+
+CallHandler = Callable[..., Any]

@@ -1,0 +1,204 @@
+"""The frozen objects handlers receive, one class per kind of server event.
+
+Every event keeps the frame it came from in `raw` (a read-only mapping), so a field
+the platform adds later is readable before voicesync learns about it. Events the
+SDK has no class for arrive as a plain `Event` under their wire name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+__all__ = [
+    "BotFinished",
+    "BotInterrupted",
+    "BotSpeaking",
+    "BotWord",
+    "ChannelEvent",
+    "DTMFReceived",
+    "Event",
+    "EventName",
+    "MessageConfirmed",
+    "ReplyRejected",
+    "SpeechEvent",
+    "ToolCall",
+    "ToolCallRequest",
+    "Turn",
+    "TurnSignal",
+    "UserMessage",
+    "UserSpeaking",
+]
+
+EventName: TypeAlias = Literal[
+    # client
+    "connected", "disconnected", "reconnecting", "error",
+    # agent
+    "ready", "channel.added", "channel.configured", "channel.removed", "agent.displaced",
+    "call.started", "call.ended", "call.ringing", "call.dialing", "call.error",
+    "session.paused", "session.resumed",
+    # call
+    "speech.started", "speech.ended", "user.speaking", "user.message",
+    "eager.turn", "turn.pause", "turn.end", "turn.resumed", "turn.continued",
+    "bot.speaking", "bot.word", "bot.finished", "bot.interrupted", "message.confirmed",
+    "reply.rejected", "call.held", "call.unheld", "call.muted", "call.unmuted",
+    "call.forwarded", "call.dtmf_sent", "call.dtmf_received", "call.updated",
+    "llm.before", "llm.tool_call", "llm.preparing_timeout", "skill.loaded", "skill.unloaded",
+    "session.idle_warning", "session.timeout", "audio.metrics", "memory.ops",
+    "credits.rejected", "credits.exhausted", "call.recording", "message.aborted",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A server event: its wire `name`, the call it belongs to (if any) and the raw frame."""
+
+    name: str
+    call_id: str | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Read a field of the raw frame (wire key), e.g. ``event.get("muted_transcript")``."""
+        return self.raw.get(key, default)
+
+
+@dataclass(frozen=True)
+class Turn(Event):
+    """The caller finished (`turn.end`) or probably finished (`eager.turn`) speaking.
+
+    `message_id` is the user message a reply must answer (`in_reply_to`); `probability`
+    is the turn detector's end-of-turn probability, `confidence` the transcript's.
+    """
+
+    id: int
+    message_id: str
+    text: str
+    confidence: float
+    probability: float
+    latency_ms: float
+    language: str | None
+
+
+@dataclass(frozen=True)
+class UserMessage(Event):
+    """The final transcript of one caller utterance (`user.message`)."""
+
+    message_id: str
+    text: str
+    confidence: float
+    turn_id: int
+    language: str | None
+
+
+@dataclass(frozen=True)
+class UserSpeaking(Event):
+    """An interim transcript while the caller speaks (`user.speaking`)."""
+
+    text: str
+    confidence: float
+    turn_id: int
+
+
+@dataclass(frozen=True)
+class SpeechEvent(Event):
+    """Voice activity: `speech.started` / `speech.ended`."""
+
+    turn_id: int
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class TurnSignal(Event):
+    """`turn.pause`, `turn.resumed` or `turn.continued` for turn `turn_id`."""
+
+    turn_id: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class BotSpeaking(Event):
+    """Playback of bot message `message_id` started (`text` is empty for streams)."""
+
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class BotWord(Event):
+    """One word of the bot message, sent as it is spoken."""
+
+    message_id: str
+    word: str
+    word_index: int
+
+
+@dataclass(frozen=True)
+class BotFinished(Event):
+    """Bot message `message_id` played to the end."""
+
+    message_id: str
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class BotInterrupted(Event):
+    """Bot message `message_id` was cut short (`reason`: user_spoke, continuation, cancelled...)."""
+
+    message_id: str
+    reason: str
+    words_spoken: int
+    played_ms: float
+    last_word: str
+
+
+@dataclass(frozen=True)
+class MessageConfirmed(Event):
+    """The final text of bot message `message_id`, as committed to the conversation."""
+
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyRejected(Event):
+    """A reply answered a user message that is no longer current; it will not be spoken."""
+
+    message_id: str
+    in_reply_to: str
+    expected_reply_to: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DTMFReceived(Event):
+    """The caller pressed `digit`; `digits` are all presses so far."""
+
+    digit: str
+    digits: str
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    """One tool the server-side model wants run; `arguments` is a JSON string."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolCall(Event):
+    """One round of tool calls from a server-side model (`llm.tool_call`)."""
+
+    msg_id: str
+    tool_calls: tuple[ToolCallRequest, ...]
+
+
+@dataclass(frozen=True)
+class ChannelEvent(Event):
+    """A channel acknowledgement: `channel.added` / `.configured` / `.removed`."""
+
+    agent_id: str
+    type: str
+    ref: str

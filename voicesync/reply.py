@@ -1,0 +1,203 @@
+"""ReplyStream: a streamed bot reply that any thread may write, end or abort (PROTOCOL.md §4.3)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+from typing_extensions import Self
+
+from voicesync import _codec
+from voicesync.errors import ReplyStreamClosedError
+
+logger = logging.getLogger(__name__)
+
+AbortCallback = Callable[["ReplyStream"], Any]
+
+
+class AbortFlag(threading.Event):
+    """A `threading.Event` whose truth value is `is_set()`: ``if stream.aborted: break``."""
+
+    def __bool__(self) -> bool:
+        return self.is_set()
+
+
+class ReplyStream:
+    """One streamed reply to the caller: ``start`` lazily, ``chunk`` per write, one ``end``.
+
+    Thread-safety: `write`, `end`, `abort`, `pipe` and `on_abort` may be called from any
+    thread. Frames of one stream are sent under its lock, so exactly one ``end`` frame
+    is ever sent and nothing follows it. voicesync aborts the stream on its reader
+    thread when the caller talks over the bot (`bot.interrupted`), keeps talking
+    (`turn.continued`), the call ends or the connection drops.
+
+    Use it as a context manager: the exit always ends the stream; an exception inside
+    the block aborts it (``end`` is sent if anything was started) and propagates.
+    """
+
+    def __init__(
+        self, call_id: str, message_id: str, in_reply_to: str,
+        send: Callable[[dict[str, Any]], bool], on_done: Callable[[ReplyStream], None],
+    ) -> None:
+        self.call_id = call_id
+        self.message_id = message_id
+        self.in_reply_to = in_reply_to
+        self.aborted = AbortFlag()
+        self._send = send
+        self._on_done = on_done
+        self._lock = threading.Lock()
+        self._started = False
+        self._ended = False
+        self._abort_reason: str | None = None
+        self._parts: list[str] = []
+        self._callbacks: list[AbortCallback] = []
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def ended(self) -> bool:
+        """True once the stream ended or was aborted."""
+        return self._ended
+
+    @property
+    def abort_reason(self) -> str | None:
+        """Why it was aborted: ``bot.interrupted``, ``turn.continued``, ``call.ended``,
+        ``disconnected``, ``error`` or what the app passed to `abort`; None if not aborted."""
+        return self._abort_reason
+
+    @property
+    def text(self) -> str:
+        """Everything written so far."""
+        with self._lock:
+            return "".join(self._parts)
+
+    # ----------------------------------------------------------------- sending
+
+    def write(self, text: str) -> bool:
+        """Send `text` as the next chunk. Any thread; blocks only for the socket write.
+
+        Returns False (and sends nothing) once the stream is aborted, so a loop can
+        simply stop. Raises ReplyStreamClosedError after `end()`.
+        """
+        with self._lock:
+            if self.aborted.is_set():
+                return False
+            if self._ended:
+                raise ReplyStreamClosedError(
+                    f"reply stream {self.message_id} has ended; create a new one with "
+                    "call.reply_stream() to say more")
+            if not text:
+                return True
+            self._start_locked()
+            self._parts.append(text)
+            return self._send(_codec.stream_frame(
+                self.call_id, self.message_id, "chunk", token=text))
+
+    def end(self) -> bool:
+        """Finish the reply. Idempotent; a no-op after `abort()`. Any thread.
+
+        Returns True when this call sent the ``end`` frame.
+        """
+        with self._lock:
+            if self._ended:
+                return False
+            self._ended = True
+            self._start_locked()  # the server must see a started message to end it
+            self._send(_codec.stream_frame(self.call_id, self.message_id, "end"))
+            self._callbacks = []
+        self._on_done(self)
+        return True
+
+    def abort(self, reason: str = "app") -> bool:
+        """Stop the reply now: set `aborted`, send ``end`` if anything was started, then
+        run the `on_abort` callbacks on this thread. Idempotent. Any thread.
+
+        Returns True when this call aborted the stream.
+        """
+        with self._lock:
+            if self._ended:
+                return False
+            self._ended = True
+            self._abort_reason = reason
+            self.aborted.set()
+            if self._started:
+                self._send(_codec.stream_frame(self.call_id, self.message_id, "end"))
+            callbacks, self._callbacks = self._callbacks, []
+        self._on_done(self)
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("on_abort callback of reply %s failed", self.message_id)
+        return True
+
+    def _start_locked(self) -> None:
+        if not self._started:
+            self._started = True
+            self._send(_codec.stream_frame(
+                self.call_id, self.message_id, "start", in_reply_to=self.in_reply_to))
+
+    # ----------------------------------------------------------------- helpers
+
+    def on_abort(self, callback: AbortCallback) -> Callable[[], None]:
+        """Run callback(stream) once, on the aborting thread, when the stream is aborted.
+
+        It runs at once if the stream is already aborted. Keep it quick (close an HTTP
+        response, set a flag): it may run on voicesync's reader thread. Returns a
+        function that unregisters it.
+        """
+        with self._lock:
+            if not self.aborted.is_set():
+                if not self._ended:
+                    self._callbacks.append(callback)
+                return lambda: self._forget(callback)
+        callback(self)
+        return lambda: None
+
+    def _forget(self, callback: AbortCallback) -> None:
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+    def pipe(self, chunks: Iterable[str]) -> str:
+        """Write every chunk of `chunks` until it is exhausted or the stream aborts.
+
+        On abort the iterator is closed (if it has ``close()``), which stops a generator
+        wrapping an LLM call. Does not end the stream. Returns what this call wrote.
+        """
+        written: list[str] = []
+        iterator = iter(chunks)
+        try:
+            for chunk in iterator:
+                if not self.write(chunk):
+                    break
+                written.append(chunk)
+        finally:
+            if self.aborted.is_set():
+                close = getattr(iterator, "close", None)
+                if callable(close):
+                    close()
+        return "".join(written)
+
+    def wait_aborted(self, timeout: float | None = None) -> bool:
+        """Block until the stream is aborted or `timeout` passes; True if aborted."""
+        return self.aborted.wait(timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.end()
+        else:
+            self.abort("error")
+
+    def __repr__(self) -> str:
+        state = "aborted" if self.aborted.is_set() else "ended" if self._ended else "open"
+        return f"<ReplyStream {self.message_id} call={self.call_id} {state}>"
