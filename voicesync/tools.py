@@ -24,7 +24,7 @@ from typing_extensions import ParamSpec, Self, is_typeddict
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Tool", "format_result", "run_tool_calls", "tool"]
+__all__ = ["Tool", "ToolResult", "format_result", "run_tool_calls", "tool"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -270,24 +270,39 @@ def format_result(result: object) -> str:
         return str(result)
 
 
-def run_tool_calls(tools: Iterable[Tool[..., Any]],
-                   calls: Sequence[tuple[str, str, str | Mapping[str, Any] | None]]
-                   ) -> list[tuple[str, object]]:
-    """Run `(call_id, name, arguments)` calls in order; return `(call_id, result)` pairs.
+@dataclasses.dataclass(frozen=True)
+class ToolResult:
+    """The outcome of one tool call; `result` is ``{"error": message}`` when `error` is True."""
 
-    A failing or unknown tool gives ``{"error": "<message>"}`` as its result (PROTOCOL.md §5.7)
-    so one bad call never ends the conversation. Any thread; blocks while the tools run.
+    call_id: str
+    name: str
+    result: object
+    error: bool = False
+
+    @property
+    def text(self) -> str:
+        return format_result(self.result)
+
+
+def run_tool_calls(tools: Iterable[Tool[..., Any]],
+                   calls: Iterable[tuple[str, str, str | Mapping[str, Any] | None]]
+                   ) -> list[ToolResult]:
+    """Run ``(call_id, name, arguments)`` calls in order and return their results.
+
+    A failing or unknown tool gives ``{"error": "<message>"}`` (PROTOCOL.md §5.7), so one bad
+    call never ends the conversation. Any thread; blocks while the tools run.
     """
     table = {t.name: t for t in tools}
-    results: list[tuple[str, object]] = []
+    results: list[ToolResult] = []
     for call_id, name, arguments in calls:
         found = table.get(name)
         if found is None:
-            results.append((call_id, {"error": f"Unknown tool: {name}"}))
+            results.append(ToolResult(call_id, name, {"error": f"Unknown tool: {name}"}, True))
             continue
         try:
-            results.append((call_id, found.run(arguments)))
+            results.append(ToolResult(call_id, name, found.run(arguments)))
         except Exception as exc:
             logger.warning("tool %s failed: %s", name, exc, exc_info=True)
-            results.append((call_id, {"error": str(exc) or type(exc).__name__}))
+            results.append(ToolResult(call_id, name, {"error": str(exc) or type(exc).__name__},
+                                      True))
     return results

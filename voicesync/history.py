@@ -1,0 +1,381 @@
+"""Per-call conversation history: what the caller said and what they actually heard.
+
+The SDK feeds it from the wire (``user.message``, ``bot.speaking``/``bot.word``/
+``message.confirmed``/``bot.interrupted``/``bot.finished``). A bot reply counts only the
+words the caller heard; a reply cut off by the caller keeps those words and ends with
+`INTERRUPTED_MARK`, so the model knows it was interrupted there, e.g.
+``"I can book you on— [interrupted by the caller]"``.
+
+Stores persist a call's record (PROTOCOL.md §7.4): `MemoryStore`, `JSONFileStore`, or any
+object with the `HistoryStore` methods. Writes are debounced onto a timer thread, so feeding
+the history never blocks on I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "INTERRUPTED_MARK", "History", "HistoryMessage", "HistoryStore", "JSONFileStore",
+    "MemoryStore",
+]
+
+INTERRUPTED_MARK = "— [interrupted by the caller]"
+_INTERRUPTED_SILENT = "[interrupted by the caller before anything was said]"
+_CALL_STARTED = "[the call started]"
+SAVE_DELAY = 0.2  # seconds a burst of changes waits before it is written (PROTOCOL.md §7.4)
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    """One entry: who spoke, what was heard, and whether the caller cut it off."""
+
+    role: str
+    text: str
+    message_id: str = ""
+    interrupted: bool = False
+
+    @property
+    def content(self) -> str:
+        """The text as a model should read it: cut-off replies end with `INTERRUPTED_MARK`."""
+        if not self.interrupted:
+            return self.text
+        return f"{self.text}{INTERRUPTED_MARK}" if self.text else _INTERRUPTED_SILENT
+
+
+@dataclass
+class _Entry:
+    role: str
+    message_id: str = ""
+    text: str = ""  # user and app entries; for the bot, the text it was asked to say
+    words: list[str] = field(default_factory=list)
+    confirmed: str | None = None
+    words_spoken: int | None = None
+    interrupted: bool = False
+    finished: bool = False
+
+    def heard(self) -> str:
+        """What the caller heard of this entry."""
+        if self.role != "assistant" or not self.message_id:
+            return self.text
+        words = " ".join(w for w in self.words if w)
+        if not self.interrupted:
+            if self.confirmed is not None:
+                return self.confirmed
+            return words or (self.text if self.finished else "")
+        # Cut off: the platform may confirm the spoken part or the whole reply, so never keep
+        # more words than were spoken.
+        spoken = max(len([w for w in self.words if w]), self.words_spoken or 0)
+        known = bool(self.words) or self.words_spoken is not None
+        full = self.confirmed if self.confirmed is not None else (words or self.text)
+        if known and len(full.split()) > spoken:
+            return words if len(self.words) >= spoken else " ".join(full.split()[:spoken])
+        return full
+
+
+class HistoryStore(Protocol):
+    """Where call records are kept. Implementations must be safe to call from any thread."""
+
+    def save(self, record: Mapping[str, Any]) -> None: ...
+    def load(self, call_id: str) -> dict[str, Any] | None: ...
+    def find_by_contact(self, contact: str, limit: int = 5) -> list[dict[str, Any]]: ...
+
+
+def _contact_matches(record: Mapping[str, Any], contact: str) -> bool:
+    return contact in (record.get("contact"), record.get("from"), record.get("from_"))
+
+
+def _newest_first(records: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    records.sort(key=lambda r: r.get("ended_at") or r.get("updated_at") or 0, reverse=True)
+    return records[:limit]
+
+
+class MemoryStore:
+    """Records in a dict, for tests and short-lived processes. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def save(self, record: Mapping[str, Any]) -> None:
+        encoded = json.dumps(record, default=str)  # a copy the caller cannot mutate later
+        with self._lock:
+            self._records[str(record.get("call_id", ""))] = encoded
+
+    def load(self, call_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            encoded = self._records.get(call_id)
+        return None if encoded is None else dict(json.loads(encoded))
+
+    def find_by_contact(self, contact: str, limit: int = 5) -> list[dict[str, Any]]:
+        with self._lock:
+            records = [json.loads(r) for r in self._records.values()]
+        return _newest_first([r for r in records if _contact_matches(r, contact)], limit)
+
+
+class JSONFileStore:
+    """One JSON file per call in `directory`, replaced atomically on each save. Thread-safe.
+
+    The file name is derived from the call id (sanitised, plus a hash of the original), so an
+    id from the wire can never name a path outside `directory`.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, call_id: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", call_id)[:64]
+        digest = hashlib.sha256(call_id.encode()).hexdigest()[:16]
+        return self.directory / f"call-{safe}-{digest}.json"
+
+    def save(self, record: Mapping[str, Any]) -> None:
+        path = self.path_for(str(record.get("call_id", "")))
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(record, out, default=str, ensure_ascii=False)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def load(self, call_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.path_for(call_id).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+
+    def find_by_contact(self, contact: str, limit: int = 5) -> list[dict[str, Any]]:
+        records = []
+        for path in self.directory.glob("call-*.json"):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                logger.warning("history store: skipping unreadable %s", path.name)
+                continue
+            if isinstance(record, dict) and _contact_matches(record, contact):
+                records.append(record)
+        return _newest_first(records, limit)
+
+
+class History:
+    """What the caller said and what they actually heard, for one call. Thread-safe.
+
+    The feeding methods (`user_message`, `bot_*`, `add`) are cheap and never block on I/O:
+    the SDK calls them on its reader thread. Readers (`messages`, `to_openai`,
+    `to_anthropic`) may be called from any thread and return snapshots.
+    """
+
+    def __init__(self, call_id: str = "", *, agent_id: str = "",
+                 store: HistoryStore | None = None) -> None:
+        self.call_id = call_id
+        self.agent_id = agent_id
+        self.store = store
+        self._entries: list[_Entry] = []
+        self._by_id: dict[tuple[str, str], _Entry] = {}
+        self._lock = threading.Lock()
+        self._extra: dict[str, object] = {}
+        self._started_at = time.time()
+        self._closed = False
+        self._version = 0
+        self._timer: threading.Timer | None = None
+        self._save_lock = threading.Lock()
+        self._saved_version = 0
+        self._idle = threading.Condition(self._save_lock)
+
+    # --- feeding (reader thread) -----------------------------------------------------------
+    def _entry(self, role: str, message_id: str) -> _Entry:
+        entry = self._by_id.get((role, message_id)) if message_id else None
+        if entry is None:
+            entry = _Entry(role=role, message_id=message_id)
+            self._entries.append(entry)
+            if message_id:
+                self._by_id[(role, message_id)] = entry
+        return entry
+
+    def _changed(self) -> None:
+        # Called with self._lock held.
+        self._version += 1
+        if self.store is not None and self._timer is None and not self._closed:
+            self._timer = threading.Timer(SAVE_DELAY, self._save)
+            self._timer.name = "voicesync-history-save"
+            self._timer.daemon = True
+            self._timer.start()
+
+    def user_message(self, message_id: str, text: str) -> None:
+        """Record what the caller said; the same `message_id` again replaces the text."""
+        with self._lock:
+            self._entry("user", message_id).text = text
+            self._changed()
+
+    def bot_speaking(self, message_id: str, text: str = "") -> None:
+        """A bot message started playing; `text` is its full text when known in advance."""
+        with self._lock:
+            entry = self._entry("assistant", message_id)
+            entry.text = text or entry.text
+            self._changed()
+
+    def bot_word(self, message_id: str, word: str, index: int | None = None) -> None:
+        """A word was played. `index` (the wire's ``word_index``) makes a re-sent word harmless."""
+        with self._lock:
+            entry = self._entry("assistant", message_id)
+            if entry.interrupted or entry.finished:
+                return
+            if index is None:
+                entry.words.append(word)
+            else:
+                entry.words.extend([""] * (index + 1 - len(entry.words)))
+                entry.words[index] = word
+            self._changed()
+
+    def bot_confirmed(self, message_id: str, text: str) -> None:
+        """The final text of a bot message (for a cut-off one, possibly only the spoken part)."""
+        with self._lock:
+            self._entry("assistant", message_id).confirmed = text
+            self._changed()
+
+    def bot_interrupted(self, message_id: str, *, words_spoken: int | None = None) -> None:
+        """The caller cut the reply off: keep only the words spoken, and mark it."""
+        with self._lock:
+            entry = self._entry("assistant", message_id)
+            entry.interrupted = True
+            if words_spoken is not None:
+                entry.words_spoken = words_spoken
+            self._changed()
+
+    def bot_finished(self, message_id: str) -> None:
+        """The bot message played to the end."""
+        with self._lock:
+            self._entry("assistant", message_id).finished = True
+            self._changed()
+
+    def add(self, role: str, content: str) -> None:
+        """Add an entry of the app's own (a tool note, a system remark). Any thread."""
+        with self._lock:
+            self._entry(role, "").text = content
+            self._changed()
+
+    # --- reading (any thread) --------------------------------------------------------------
+    def messages(self) -> list[HistoryMessage]:
+        """A snapshot, oldest first; bot messages nobody has heard anything of are left out."""
+        with self._lock:
+            entries = [(e.role, e.heard(), e.message_id, e.interrupted) for e in self._entries]
+        return [HistoryMessage(role, text, mid, cut) for role, text, mid, cut in entries
+                if text or cut]
+
+    def __len__(self) -> int:
+        return len(self.messages())
+
+    def to_openai(self, system: str | None = None) -> list[dict[str, Any]]:
+        """Chat Completions messages (also valid Responses ``input``), `system` first.
+
+        Roles other than user/assistant/system (e.g. app tool notes) become system messages
+        prefixed with ``[role]``.
+        """
+        out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        for m in self.messages():
+            if m.role in ("user", "assistant", "system"):
+                out.append({"role": m.role, "content": m.content})
+            else:
+                out.append({"role": "system", "content": f"[{m.role}] {m.content}"})
+        return out
+
+    def to_anthropic(self) -> list[dict[str, Any]]:
+        """Anthropic Messages: alternating roles, starting with the user.
+
+        Consecutive same-role entries are merged (blank line between). Non-user/assistant
+        entries are user text prefixed with ``[role]``. When the bot spoke first (a greeting),
+        a ``[the call started]`` user turn is put in front, as the API requires.
+        """
+        out: list[dict[str, Any]] = []
+        for m in self.messages():
+            role = "assistant" if m.role == "assistant" else "user"
+            text = m.content if m.role in ("user", "assistant") else f"[{m.role}] {m.content}"
+            if out and out[-1]["role"] == role:
+                out[-1]["content"] += "\n\n" + text
+            else:
+                out.append({"role": role, "content": text})
+        if out and out[0]["role"] == "assistant":
+            out.insert(0, {"role": "user", "content": _CALL_STARTED})
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """The record a store saves for this call."""
+        messages = self.messages()
+        with self._lock:
+            extra = dict(self._extra)
+            closed = self._closed
+        return {
+            "call_id": self.call_id, "agent_id": self.agent_id, "started_at": self._started_at,
+            "updated_at": time.time(), "status": "ended" if closed else "active",
+            "messages": [{"role": m.role, "text": m.text, "message_id": m.message_id,
+                          "interrupted": m.interrupted} for m in messages],
+            "transcript": [{"role": m.role, "content": m.content} for m in messages
+                           if m.role in ("user", "assistant")],
+            **extra,
+        }
+
+    # --- persistence -----------------------------------------------------------------------
+    def _save(self) -> None:
+        with self._lock:
+            self._timer = None
+            version = self._version
+        if self.store is None:
+            return
+        with self._save_lock:
+            if version <= self._saved_version:
+                return  # a later save already wrote this state (record() is always current)
+            try:
+                self.store.save(self.record())
+            except Exception:
+                logger.warning("history: could not save call %s", self.call_id, exc_info=True)
+            self._saved_version = max(self._saved_version, version)
+            self._idle.notify_all()
+
+    def close(self, **record: object) -> None:
+        """The call ended: merge `record` (e.g. ``reason``, ``contact``) and save a last time.
+
+        Returns at once; the save runs on a ``voicesync-history-save`` thread (see `flush`).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._extra.update(record)
+            self._extra.setdefault("ended_at", time.time())
+            self._version += 1
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        if self.store is not None:
+            threading.Thread(target=self._save, name="voicesync-history-save").start()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every change so far is saved; False if `timeout` passed first."""
+        if self.store is None:
+            return True
+        with self._lock:
+            pending, timer, self._timer = self._version, self._timer, None
+        if timer is not None:
+            timer.cancel()
+            threading.Thread(target=self._save, name="voicesync-history-save").start()
+        with self._save_lock:
+            return self._idle.wait_for(lambda: self._saved_version >= pending, timeout)
