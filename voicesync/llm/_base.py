@@ -146,7 +146,12 @@ class Writer:
         self.parts: list[str] = []
 
     def __call__(self, text: str | None, round_: Round) -> None:
-        if text and not self.stream.aborted.is_set() and self.stream.write(text):
+        if not text or self.stream.aborted.is_set():
+            return
+        if not round_.text and self.parts and not (self.parts[-1][-1:].isspace()
+                                                   or text[:1].isspace()):
+            text = " " + text  # a new round after a tool call must not glue sentences
+        if self.stream.write(text):
             self.parts.append(text)
             round_.text += text
 
