@@ -1,0 +1,109 @@
+"""The simulator's one timer thread: a heap of due times, scaled for the platform's limits.
+
+Every paced or delayed action of every call (words, idle and duration limits, ringing,
+tool and preparing budgets) is a timer on this heap, so hundreds of calls cost one thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+
+class Timer:
+    """A pending callback; `cancel()` makes it a no-op (it is dropped lazily from the heap)."""
+
+    __slots__ = ("cancelled", "due", "fn")
+
+    def __init__(self, due: float, fn: Callable[[], None]) -> None:
+        self.due = due
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Clock:
+    """Runs callbacks at monotonic due times on the `voicesync-sim-clock` thread.
+
+    `time_scale` is real seconds per simulated second for the platform's own timers
+    (`after_sim`): 0.001 turns a 60 s idle timeout into 60 ms. Word pacing uses real
+    seconds (`after`), governed by `words_per_second` instead.
+    """
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        self.time_scale = time_scale
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        with self._cond:
+            if self._thread is not None:
+                return
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="voicesync-sim-clock",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._heap.clear()
+            self._cond.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def at(self, due: float, fn: Callable[[], None]) -> Timer:
+        """Run `fn` at monotonic time `due` (or as soon as possible if it is past)."""
+        timer = Timer(due, fn)
+        with self._cond:
+            heapq.heappush(self._heap, (due, next(self._seq), timer))
+            if self._heap[0][2] is timer:
+                self._cond.notify()
+        return timer
+
+    def after(self, seconds: float, fn: Callable[[], None]) -> Timer:
+        """Run `fn` after `seconds` of real time."""
+        return self.at(time.monotonic() + max(0.0, seconds), fn)
+
+    def after_sim(self, sim_seconds: float, fn: Callable[[], None]) -> Timer:
+        """Run `fn` after `sim_seconds` of simulated (scaled) time."""
+        return self.after(sim_seconds * self.time_scale, fn)
+
+    def sim_elapsed(self, since_monotonic: float) -> float:
+        """Simulated seconds since a monotonic instant."""
+        return (time.monotonic() - since_monotonic) / self.time_scale
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    delay = self._heap[0][0] - time.monotonic()
+                    if delay <= 0:
+                        break
+                    self._cond.wait(delay)
+                if self._stopping:
+                    return
+                _, _, timer = heapq.heappop(self._heap)
+            if timer.cancelled:
+                continue
+            try:
+                timer.fn()
+            except Exception:
+                logger.exception("simulator timer failed")

@@ -1,0 +1,115 @@
+"""The simulator's shared state: connections, registered agents, phone numbers, calls, tokens."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.sync.server import ServerConnection
+
+from voicesync.sim._call import CallCore
+from voicesync.sim._clock import Clock
+from voicesync.sim._conn import SimConnection, Withholds
+from voicesync.sim._llm import ScriptedLLM
+from voicesync.sim._record import FrameLog
+from voicesync.sim._settings import SimSettings
+from voicesync.sim._util import JsonDict, new_id, phone_call_id
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentReg:
+    """An agent registered on one connection, with its config and claimed channels."""
+
+    slug: str
+    raw_id: str
+    conn: SimConnection
+    config: JsonDict
+    channels: dict[str, JsonDict] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """A token minted over REST for a browser (webrtc/chat/stream) session of an agent."""
+
+    token: str
+    agent_id: str
+    channel: str
+    metadata: JsonDict
+
+
+class Platform:
+    """Everything the simulator knows. One `lock` guards it all, calls included."""
+
+    def __init__(self, settings: SimSettings, clock: Clock, log: FrameLog) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.log = log
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.withholds = Withholds()
+        self.llm = ScriptedLLM()
+        self.conns: dict[int, SimConnection] = {}
+        self.agents: dict[str, AgentReg] = {}
+        self.phones: dict[str, str] = {}
+        self.lines: dict[str, SimConnection] = {}
+        self.calls: dict[str, CallCore] = {}
+        self.all_calls: list[CallCore] = []
+        self.tokens: dict[str, TokenGrant] = {}
+        self.dev_callers: dict[int, list[Any]] = {}
+        self._conn_ids = itertools.count(1)
+
+    def add_conn(self, ws: ServerConnection) -> SimConnection:
+        conn = SimConnection(next(self._conn_ids), ws, self.log, self.withholds)
+        with self.lock:
+            self.conns[conn.id] = conn
+            self.changed.notify_all()
+        conn.start()
+        return conn
+
+    def release_conn(self, conn: SimConnection) -> None:
+        """The socket closed: end its calls, free its agents, numbers and lines (§9.7)."""
+        with self.lock:
+            self.conns.pop(conn.id, None)
+            conn.closed.set()
+            for call in [c for c in self.calls.values() if c.conn is conn]:
+                call.end("disconnected")
+            for slug in [s for s, a in self.agents.items() if a.conn is conn]:
+                self.drop_agent(slug)
+            for number in [n for n, c in self.lines.items() if c is conn]:
+                del self.lines[number]
+            self.dev_callers.pop(conn.id, None)
+            self.changed.notify_all()
+        conn.finish()
+
+    def drop_agent(self, slug: str) -> None:
+        self.agents.pop(slug, None)
+        for number in [n for n, owner in self.phones.items() if owner == slug]:
+            del self.phones[number]
+
+    def agent_for_number(self, number: str) -> AgentReg | None:
+        slug = self.phones.get(number)
+        return self.agents.get(slug) if slug is not None else None
+
+    def new_call(self, agent: AgentReg, *, from_: str, to: str, direction: str = "inbound",
+                 transport: str = "phone", metadata: JsonDict | None = None,
+                 greeting: str | None = None, call_id: str | None = None) -> CallCore:
+        if call_id is None:
+            call_id = phone_call_id() if transport == "phone" else new_id(
+                "wrt_" if transport == "webrtc" else f"{transport}-", 16)
+        call = CallCore(self, agent, call_id=call_id, from_=from_, to=to, direction=direction,
+                        transport=transport, metadata=dict(metadata or {}), greeting=greeting)
+        self.calls[call_id] = call
+        self.all_calls.append(call)
+        return call
+
+    def forget_call(self, call: CallCore) -> None:
+        self.calls.pop(call.call_id, None)
+
+    def ringing(self, agent: AgentReg, number: str) -> bool:
+        channel = agent.channels.get(number)
+        return bool(channel and channel.get("ringing") is True)
