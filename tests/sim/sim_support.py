@@ -40,6 +40,10 @@ class WsClient:
                     if len(data) >= 2:
                         self.close_code = int.from_bytes(data[:2], "big")
                         self.close_reason = data[2:].decode("utf-8", "replace")
+                    # websocket-client answered the close frame; now release the TCP
+                    # socket, as a well-behaved client does, so the server is not kept waiting.
+                    with contextlib.suppress(Exception):
+                        self.ws.shutdown()
                     break
                 if opcode != websocket.ABNF.OPCODE_TEXT:
                     continue
@@ -116,3 +120,26 @@ class WsClient:
         self._reader.join(2)
 
 
+
+
+def barrier(client: WsClient, timeout: float = 5.0) -> int:
+    """Ping and wait for the pong: everything sent before has been handled by then.
+
+    Returns the client-side frame index of the pong.
+    """
+    mark = client.mark()
+    client.send({"event": "ping"})
+    client.expect("pong", timeout, start=mark)
+    with client._cond:
+        return next(i for i in range(mark, len(client.frames))
+                    if client.frames[i].get("event") == "pong")
+
+
+def of(frames: list[Frame], *events: str, message_id: str | None = None) -> list[Frame]:
+    """The frames whose event is one of `events` (and, if given, with that message id)."""
+    return [f for f in frames if f.get("event") in events
+            and (message_id is None or f.get("message_id") == message_id)]
+
+
+def names(frames: list[Frame]) -> list[str]:
+    return [str(f.get("event")) for f in frames]

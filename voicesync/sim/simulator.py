@@ -84,8 +84,7 @@ class Simulator(SimSettings):
         server = serve(self._serve_connection, self.host, self._port,
                        process_request=make_process_request(self._platform, lambda: self.http_url),
                        compression=None, ping_interval=None, close_timeout=1.0,
-                       open_timeout=1.5, max_size=4 << 20, create_connection=_NamedConnection,
-                       logger=logging.getLogger("voicesync.sim.ws"))
+                       open_timeout=1.5, max_size=4 << 20, create_connection=_NamedConnection)
         self._server = server
         self._port = server.socket.getsockname()[1]
         self._thread = threading.Thread(target=server.serve_forever, name="voicesync-sim-server",
