@@ -67,6 +67,7 @@ class Reader:
             reason = _reason(error, client._dead_reason)
             client._on_disconnected(reason, was_connected=connected_this_time)
             transport.close()
+            transport.release()
             if client._stopping.is_set():
                 return
             give_up = self._fatal(error, reason)
@@ -96,9 +97,9 @@ class Reader:
         """One connection, start to end; returns what ended it (None: closed by us)."""
         client = self._client
         deadline = time.monotonic() + client.connect_timeout
+        client._transport = transport  # published first: close() can break a hung open()
         try:
             transport.open(client.url, client.connect_timeout)
-            client._transport = transport
             if client._stopping.is_set():
                 return None
             transport.set_timeout(client.connect_timeout)
@@ -114,6 +115,9 @@ class Reader:
             return exc
         except ConnectError as exc:
             return exc
+        except Exception as exc:  # the reader must outlive any surprise from the socket layer
+            logger.exception("unexpected error on the connection")
+            return ConnectionClosedError(f"connection lost: {exc!r}", reason="connection_lost")
         finally:
             client._transport = None
         return None

@@ -45,6 +45,7 @@ class Transport:
         self._max = max_frame_bytes
         self._ssl = ssl_context
         self._ws: Any = None
+        self._opening: Any = None  # the socket during open(), so close() can break it
 
     def open(self, url: str, timeout: float) -> None:
         """Open the socket and finish the HTTP upgrade within `timeout` seconds."""
@@ -53,6 +54,7 @@ class Transport:
             enable_multithread=True,
             sslopt={"context": self._ssl} if self._ssl is not None else None,
         )
+        self._opening = ws
         try:
             ws.connect(url, timeout=timeout, suppress_origin=True)
         except websocket.WebSocketTimeoutException as exc:
@@ -88,7 +90,8 @@ class Transport:
     def set_timeout(self, seconds: float | None) -> None:
         """Bound the next reads (used only during the handshake)."""
         if self._ws is not None:
-            self._ws.settimeout(seconds)
+            with contextlib.suppress(OSError):
+                self._ws.settimeout(seconds)
 
     def recv(self) -> str | None:
         """Block for the next text frame; None for frames to ignore (binary).
@@ -152,7 +155,11 @@ class Transport:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        """Send a close frame if the socket still writes, then release it. Never blocks long."""
+        """Send a close frame if the socket still writes, then shut it down. Any thread.
+
+        The file descriptor stays open until `release()`, so a reader still inside
+        recv() never sees it reused by another socket.
+        """
         ws = self._ws
         if ws is None:
             return
@@ -162,8 +169,13 @@ class Transport:
                 sock.settimeout(0.2)  # a black-holed peer must not hold close() up
                 ws.send_close(code, reason.encode())
         self.shutdown()
-        with contextlib.suppress(Exception):
-            ws.shutdown()
+
+    def release(self) -> None:
+        """Free the socket. Only the reader thread calls this, after its last recv()."""
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                ws.shutdown()
 
 
 class _Oversize(Exception):

@@ -207,7 +207,7 @@ class Client:
             self._on_disconnected("client_disconnect", was_connected=self._connected.is_set())
         if self._heartbeat is not None:
             self._heartbeat.stop(max(0.0, deadline - time.monotonic()))
-        stuck = self._lanes.close(deadline)
+        stuck = self._lanes.close(deadline - 0.1)  # leave time for the bookkeeping below
         if stuck:
             logger.warning("closed with %d handler(s) still running: %s", len(stuck),
                            ", ".join(stuck[:5]))
@@ -411,7 +411,8 @@ class Client:
                 self._dispatcher._end_call(call, reason, None, time.monotonic())
         self._requests.fail_all()
         if was_connected:
-            self._count("reconnects") if not self._stopping.is_set() else None
+            if not self._stopping.is_set():
+                self._count("reconnects")
             logger.info("disconnected: %s", reason)
             self._emit_client("disconnected", reason)
 
