@@ -13,7 +13,6 @@ from helpers import CANARY_KEY, sdk_threads, until
 import voicesync
 from voicesync._backoff import Backoff
 
-
 _made: list[voicesync.Client] = []
 
 
