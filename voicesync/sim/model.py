@@ -130,7 +130,7 @@ def last_user_text(api: Api, body: Mapping[str, Any]) -> str:
 
 def default_reply(request: ModelRequest) -> Reply:
     """A deterministic reply derived from the last user message."""
-    heard = request.last_user_text.strip() or "nothing"
+    heard = request.last_user_text.strip().rstrip(".!?") or "nothing"
     return Reply(text=f"You said: {heard}. This is the voicesync stand-in model.")
 
 
