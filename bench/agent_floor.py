@@ -1,0 +1,162 @@
+"""The floor: the thinnest client that can play the workload, written on websocket-client.
+
+    python bench/agent_floor.py --url ws://127.0.0.1:PORT --calls N --out floor.json
+
+One thread, one socket, no features: select() on the socket with the next token's due
+time as its timeout, a heap of token timers instead of handler threads, every frame
+parsed and answered inline. Nothing an SDK adds (handler threads, lanes, reconnects,
+heartbeats, history, call objects) is here, so its figures are what the socket, JSON
+and the shared CPU cost on this machine: the floor voicesync is compared with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import heapq
+import itertools
+import json
+import select
+import time
+from typing import Any
+
+import websocket
+from workload import (
+    AGENT_ID,
+    DONE,
+    READY,
+    TOKEN_INTERVAL,
+    TOKENS,
+    Peaks,
+    cpu_seconds,
+    now_ns,
+    rss_bytes,
+    token,
+    write_json,
+)
+
+_ABORTS = frozenset({"bot.interrupted", "turn.continued", "call.ended"})
+
+
+class Reply:
+    __slots__ = ("call_id", "live", "message_id", "written")
+
+    def __init__(self, call_id: str, message_id: str) -> None:
+        self.call_id = call_id
+        self.message_id = message_id
+        self.written = 0
+        self.live = True
+
+
+class Floor:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.replies: dict[str, Reply] = {}  # the live reply of each call
+        self.timers: list[tuple[float, int, Reply]] = []
+        self.order = itertools.count()
+        self.ids = itertools.count()
+        self.loop_exit_ns: dict[str, int] = {}
+        self.tokens = 0
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.ws.send(json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+
+    def recv(self) -> dict[str, Any]:
+        frame: dict[str, Any] = json.loads(self.ws.recv())
+        return frame
+
+    def on_frame(self, frame: dict[str, Any]) -> None:
+        name = frame.get("event")
+        if name == "turn.end":
+            call_id = frame["call_id"]
+            self.stop(call_id)
+            reply = self.replies[call_id] = Reply(call_id, f"msg_{next(self.ids):012d}")
+            self.send({"event": "bot.reply.stream", "call_id": call_id,
+                       "message_id": reply.message_id, "action": "start",
+                       "in_reply_to": frame.get("message_id", "")})
+            self.write(reply)
+        elif name in _ABORTS:
+            self.stop(frame["call_id"])
+        elif name == "ping":
+            self.send({"event": "pong"})
+
+    def write(self, reply: Reply) -> None:
+        """Send the reply's next token, then either end it or time the one after."""
+        self.send({"event": "bot.reply.stream", "call_id": reply.call_id,
+                   "message_id": reply.message_id, "action": "chunk",
+                   "token": token(reply.written)})
+        reply.written += 1
+        self.tokens += 1
+        if reply.written < TOKENS:
+            due = time.monotonic() + TOKEN_INTERVAL
+            heapq.heappush(self.timers, (due, next(self.order), reply))
+            return
+        self.stop(reply.call_id)
+
+    def stop(self, call_id: str) -> None:
+        reply = self.replies.pop(call_id, None)
+        if reply is not None and reply.live:
+            reply.live = False
+            self.send({"event": "bot.reply.stream", "call_id": call_id,
+                       "message_id": reply.message_id, "action": "end"})
+            self.loop_exit_ns[reply.message_id] = now_ns()
+
+    def run(self, deadline: float, peaks: Peaks) -> bool:
+        """Serve until the driver's DONE; False if `deadline` (monotonic) passed first."""
+        sock = self.ws.sock
+        next_sample = time.monotonic()
+        while True:
+            now = time.monotonic()
+            timers = self.timers
+            while timers and timers[0][0] <= now:
+                reply = heapq.heappop(timers)[2]
+                if reply.live:
+                    self.write(reply)
+            if now >= next_sample:  # sampled inline: the floor has no other thread
+                peaks.sample()
+                next_sample = now + 0.25
+                if now > deadline:
+                    return False
+            wake = min(timers[0][0], next_sample) if timers else next_sample
+            readable, _, _ = select.select([sock], [], [], max(0.0, wake - time.monotonic()))
+            if readable:
+                frame = self.recv()
+                if frame.get("event") == DONE:
+                    return True
+                self.on_frame(frame)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--calls", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--deadline", type=float, default=600.0)
+    args = parser.parse_args()
+
+    ws = websocket.WebSocket(skip_utf8_validation=True)
+    ws.connect(args.url.rstrip("/") + "/client", timeout=10.0, suppress_origin=True)
+    floor = Floor(ws)
+    floor.send({"event": "connect", "api_key": "local-dev"})
+    for expected in ("connected", "agent.created"):
+        while floor.recv().get("event") != expected:
+            pass
+        if expected == "connected":
+            floor.send({"event": "agent.create", "agent_id": AGENT_ID})
+    gc.collect()
+    rss0, cpu0 = rss_bytes(), cpu_seconds()
+    peaks = Peaks()
+    floor.send({"event": READY, "agent_id": AGENT_ID})
+    finished = floor.run(time.monotonic() + args.deadline, peaks)
+    cpu1 = cpu_seconds()
+    peaks.sample()
+    ws.close(timeout=1.0)
+    write_json(args.out, {
+        "finished": finished, "cpu_s": cpu1 - cpu0, "tokens": floor.tokens,
+        "rss_base": rss0, "rss_peak": peaks.rss, "loop_exit_ns": floor.loop_exit_ns,
+        "dispatch_lag_ms": None, "peak_threads": peaks.threads, "dropped_events": 0,
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The agent under test: voicesync as shipped, answering every turn with a streamed reply.
+
+    python bench/agent_voicesync.py --url ws://127.0.0.1:PORT --calls N --out agent.json
+
+The reply comes from a blocking iterator that yields TOKENS tokens, waiting
+TOKEN_INTERVAL before each but the first (the simulated LLM). Like a real streaming
+HTTP response, it can be closed from another thread: the handler closes it in
+`on_abort`, the way voicesync.llm closes its response, so the loop-exit figure measures
+how fast voicesync stops a reply rather than how long the simulated LLM sleeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import threading
+from collections.abc import Iterator
+
+from workload import (
+    AGENT_ID,
+    DONE,
+    READY,
+    TOKEN_INTERVAL,
+    TOKENS,
+    Peaks,
+    cpu_seconds,
+    now_ns,
+    rss_bytes,
+    token,
+    write_json,
+)
+
+import voicesync
+from voicesync.call import Call
+from voicesync.events import Turn
+from voicesync.reply import ReplyStream
+
+
+class FakeLLM(Iterator[str]):
+    """TOKENS tokens at 1/TOKEN_INTERVAL per second; `close()` ends it from any thread."""
+
+    def __init__(self) -> None:
+        self._closed = threading.Event()
+        self._next = 0
+
+    def __next__(self) -> str:
+        if self._next >= TOKENS or (self._next and self._closed.wait(TOKEN_INTERVAL)):
+            raise StopIteration
+        self._next += 1
+        return token(self._next - 1)
+
+    def close(self, _stream: ReplyStream | None = None) -> None:
+        self._closed.set()
+
+
+class Recorder:
+    """What the handlers report: when each reply's loop exited, and tokens written."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.loop_exit_ns: dict[str, int] = {}
+        self.tokens = 0
+
+    def add(self, message_id: str, exited_ns: int, tokens: int) -> None:
+        with self._lock:
+            self.loop_exit_ns[message_id] = exited_ns
+            self.tokens += tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--calls", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--deadline", type=float, default=600.0)
+    args = parser.parse_args()
+
+    recorder = Recorder()
+    client = voicesync.Client(url=args.url, reconnect=False)
+    agent = client.agent(AGENT_ID)
+
+    @agent.on("turn.end")
+    def reply(turn: Turn, call: Call) -> None:
+        llm = FakeLLM()
+        written = 0
+        with call.reply_stream(turn) as stream:
+            stream.on_abort(llm.close)
+            for text in llm:
+                if not stream.write(text):
+                    break
+                written += 1
+            recorder.add(stream.message_id, now_ns(), written)
+
+    done = threading.Event()
+    agent.on(DONE, lambda _event: done.set())
+    with client:
+        client.connect(timeout=10.0)
+        agent.wait_ready(timeout=10.0)
+        gc.collect()
+        rss0, cpu0 = rss_bytes(), cpu_seconds()
+        peaks = Peaks().start()
+        client.send({"event": READY, "agent_id": AGENT_ID})
+        finished = done.wait(args.deadline)
+        cpu1 = cpu_seconds()
+        stats = client.stats()
+        peaks.stop()
+    write_json(args.out, {
+        "finished": finished, "cpu_s": cpu1 - cpu0, "tokens": recorder.tokens,
+        "rss_base": rss0, "rss_peak": peaks.rss, "loop_exit_ns": recorder.loop_exit_ns,
+        "dispatch_lag_ms": [stats.dispatch_lag_p50_ms, stats.dispatch_lag_p99_ms,
+                            stats.dispatch_lag_max_ms],
+        "peak_threads": peaks.threads, "dropped_events": stats.dropped_events,
+        "frames_sent": stats.frames_sent, "frames_received": stats.frames_received,
+    })
+
+
+if __name__ == "__main__":
+    main()

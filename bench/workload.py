@@ -1,0 +1,104 @@
+"""The benchmark workload and the measurements every process shares.
+
+The driver (the platform), the voicesync agent and the floor client import this, so
+the token count, pacing and interruption rule are defined once.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+AGENT_ID = "bench"
+TOKENS = 40  # tokens per reply
+TOKEN_INTERVAL = 0.005  # 200 tokens/s: the simulated LLM waits this long between tokens
+INTERRUPT_AFTER = 4  # an interrupted turn is cut off once this many chunks arrived
+TURN_TIMEOUT = 10.0  # a reply whose end frame has not arrived by then is lost
+READY = "bench.ready"  # agent → driver: baseline measured, start the calls
+DONE = "bench.done"  # driver → agent: every call ended, report and exit
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One run: `calls` concurrent calls of `turns` turns each.
+
+    A call's turns follow each other: the next turn.end comes an exponentially
+    distributed pause (mean `gap` seconds) after the previous reply ended, and each
+    call's first turn is delayed uniformly in [0, gap), so turns arrive steadily
+    rather than in lock-step.
+    """
+
+    calls: int
+    turns: int = 20
+    gap: float = 2.0
+    seed: int = 1
+
+    def interrupted(self, call: int, turn: int) -> bool:
+        """Half the turns, alternating, and half the calls start with an interrupted one."""
+        return (call + turn) % 2 == 1
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Workload:
+        return cls(**json.loads(text))
+
+
+def token(index: int) -> str:
+    return f" word{index}"
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process (every thread) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_bytes() -> int:
+    return int(psutil.Process().memory_info().rss)
+
+
+class Peaks:
+    """Samples RSS and the thread count every `interval` seconds on a daemon thread."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.rss = rss_bytes()
+        self.threads = threading.active_count()
+        self._stop = threading.Event()
+        self._interval = interval
+        self._thread = threading.Thread(target=self._run, name="bench-peaks", daemon=True)
+
+    def start(self) -> Peaks:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sample()
+
+    def sample(self) -> None:
+        self.rss = max(self.rss, rss_bytes())
+        self.threads = max(self.threads, threading.active_count())
+
+    def stop(self) -> Peaks:
+        self._stop.set()
+        self._thread.join(2.0)
+        self.sample()
+        return self
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(data))
+
+
+def now_ns() -> int:
+    """CLOCK_MONOTONIC is system-wide on Linux, so stamps compare across processes."""
+    return time.monotonic_ns()
