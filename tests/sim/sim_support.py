@@ -80,6 +80,15 @@ class WsClient:
                     raise TimeoutError(f"no matching frame; last events: {events}")
                 self._cond.wait(remaining)
 
+    def wait_raw(self, text: str, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while text not in self.raw:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no raw frame {text!r}")
+                self._cond.wait(remaining)
+
     def expect(self, event: str, timeout: float = 5.0, start: int = 0, **fields: Any) -> Frame:
         return self.wait(lambda f: f.get("event") == event
                          and all(f.get(k) == v for k, v in fields.items()), timeout, start)

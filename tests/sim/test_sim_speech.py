@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Iterator
 
@@ -81,7 +82,7 @@ def test_pacing_follows_words_per_second(sim: Simulator, ws: WsClient, call: Sim
     frames = [f for f in sim.frames if f.direction == "out" and f.get("message_id") == "msg_p"]
     words = [f.ts_ns for f in frames if f.event == "bot.word"]
     finished = next(f.ts_ns for f in frames if f.event == "bot.finished")
-    gaps = [(b - a) / 1e9 for a, b in zip(words, words[1:], strict=False)]
+    gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(words)]
     assert 0.035 <= statistics.median(gaps) <= 0.1  # nominal 0.05 s per word
     total = (finished - frames[0].ts_ns) / 1e9
     assert 0.45 <= total <= 1.5  # nominal 0.6 s for 12 words
