@@ -158,10 +158,15 @@ class Transport:
         """Send a close frame if the socket still writes, then shut it down. Any thread.
 
         The file descriptor stays open until `release()`, so a reader still inside
-        recv() never sees it reused by another socket.
+        recv() never sees it reused by another socket. During open() it breaks the
+        upgrade instead, so a redial stuck in a silent handshake fails at once.
         """
         ws = self._ws
         if ws is None:
+            sock = getattr(self._opening, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             return
         sock = getattr(ws, "sock", None)
         if sock is not None:
