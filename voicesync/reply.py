@@ -80,7 +80,8 @@ class ReplyStream:
         """Send `text` as the next chunk. Any thread; blocks only for the socket write.
 
         Returns False (and sends nothing) once the stream is aborted, so a loop can
-        simply stop. Raises ReplyStreamClosedError after `end()`.
+        simply stop; a chunk that cannot be sent aborts the stream (``disconnected``).
+        Raises ReplyStreamClosedError after `end()`.
         """
         with self._lock:
             if self.aborted.is_set():
@@ -93,21 +94,29 @@ class ReplyStream:
                 return True
             self._start_locked()
             self._parts.append(text)
-            return self._send(_codec.stream_frame(
-                self.call_id, self.message_id, "chunk", token=text))
+            if self._send(_codec.stream_frame(
+                    self.call_id, self.message_id, "chunk", token=text)):
+                return True
+        self.abort("disconnected")  # the socket (or the call) is gone: report it cut
+        return False
 
     def end(self) -> bool:
         """Finish the reply. Idempotent; a no-op after `abort()`. Any thread.
 
-        Returns True when this call sent the ``end`` frame.
+        Returns True when this call sent the ``end`` frame. If it cannot be sent (the
+        connection dropped) the stream is aborted with reason ``disconnected`` instead.
         """
         with self._lock:
             if self._ended:
                 return False
-            self._ended = True
             self._start_locked()  # the server must see a started message to end it
-            self._send(_codec.stream_frame(self.call_id, self.message_id, "end"))
-            self._callbacks = []
+            sent = self._send(_codec.stream_frame(self.call_id, self.message_id, "end"))
+            if sent:
+                self._ended = True
+                self._callbacks = []
+        if not sent:  # never a silent success: the reply was cut
+            self.abort("disconnected")
+            return False
         self._on_done(self)
         return True
 
