@@ -111,6 +111,7 @@ class Agent:
         self._calls: dict[str, Call] = {}
         self._dials: list[_Dial] = []
         self._ready = threading.Event()
+        self._settled = threading.Event()  # ready, or registration failed for good
         self._failed: RegistrationError | None = None
         self.conflict: ConflictEpisode | None = None
         for number in ([phone] if phone else []) + list(phones):
@@ -225,10 +226,10 @@ class Agent:
         Raises the RegistrationError (AgentConflictError, ServerAtCapacityError...) that
         ended registration, or RequestTimeout.
         """
-        waited = self._ready.wait(timeout) if self._failed is None else False
+        self._settled.wait(timeout)
         if self._failed is not None:
             raise self._failed
-        if not waited:
+        if not self._ready.is_set():
             raise RequestTimeout(
                 f"agent {self.id!r} was not acknowledged within {timeout:g} s; is the client "
                 "connected (client.connect())?")
@@ -260,16 +261,20 @@ class Agent:
             while self._queue:
                 client._send(self._queue.popleft())
             self._ready.set()
+            self._settled.set()
 
     def _unregistered(self) -> None:
         with self._lock:
             self._ready.clear()
+            if self._failed is None:
+                self._settled.clear()
             self.conflict = None
 
     def _fail(self, error: RegistrationError) -> None:
         with self._lock:
             self._failed = error
             self._ready.clear()
+            self._settled.set()
 
     # ------------------------------------------------------------------ config & channels
 
