@@ -336,7 +336,8 @@ class History:
     # --- persistence -----------------------------------------------------------------------
     def _save(self) -> None:
         with self._lock:
-            self._timer = None
+            if self._timer is threading.current_thread():
+                self._timer = None
             version = self._version
         if self.store is None:
             return
@@ -363,8 +364,12 @@ class History:
             self._extra.setdefault("ended_at", time.time())
             self._version += 1
             timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+        self._save_now(timer)
+
+    def _save_now(self, pending: threading.Timer | None) -> None:
+        """Save on a fresh thread now, instead of when the debounce timer fires."""
+        if pending is not None:
+            pending.cancel()
         if self.store is not None:
             threading.Thread(target=self._save, name="voicesync-history-save").start()
 
@@ -375,7 +380,6 @@ class History:
         with self._lock:
             pending, timer, self._timer = self._version, self._timer, None
         if timer is not None:
-            timer.cancel()
-            threading.Thread(target=self._save, name="voicesync-history-save").start()
+            self._save_now(timer)
         with self._save_lock:
             return self._idle.wait_for(lambda: self._saved_version >= pending, timeout)

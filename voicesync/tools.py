@@ -29,6 +29,7 @@ __all__ = ["Tool", "ToolResult", "format_result", "run_tool_calls", "tool"]
 P = ParamSpec("P")
 R = TypeVar("R")
 _SKIPPED = ("self", "cls")
+_SCALARS: dict[Any, str] = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
 def _docstring(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
@@ -72,17 +73,11 @@ def schema_of(hint: Any) -> dict[str, Any]:
             return schema_of(options[0])
         return {"anyOf": [schema_of(a) for a in options]}
     if origin is Literal:
-        kind = {bool: "boolean", int: "integer", float: "number"}.get(type(args[0]), "string")
+        kind = _SCALARS.get(type(args[0]), "string")
         return {"type": kind, "const": args[0]} if len(args) == 1 else {"type": kind,
                                                                         "enum": list(args)}
-    if hint is str:
-        return {"type": "string"}
-    if hint is bool:
-        return {"type": "boolean"}
-    if hint is int:
-        return {"type": "integer"}
-    if hint is float:
-        return {"type": "number"}
+    if hint in _SCALARS:
+        return {"type": _SCALARS[hint]}
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         values = [member.value for member in hint]
         return {"type": "integer" if all(isinstance(v, int) for v in values) else "string",

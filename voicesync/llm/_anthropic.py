@@ -12,7 +12,7 @@ from voicesync.llm._base import (
     ReplyStreamLike,
     Round,
     Writer,
-    provider_error,
+    request_stream,
     tool_loop,
 )
 from voicesync.tools import Tool, ToolResult
@@ -82,14 +82,9 @@ def stream_anthropic(stream: ReplyStreamLike, message_stream: object, *,
     manager: Any = None
     if hasattr(message_stream, "__enter__") and not hasattr(message_stream, "__iter__"):
         manager = message_stream
-        if stream.aborted.is_set():
-            stream.end()
+        message_stream = request_stream("anthropic", stream, manager.__enter__)
+        if message_stream is None:
             return ""
-        try:
-            message_stream = manager.__enter__()
-        except Exception as exc:
-            stream.end()
-            raise provider_error("anthropic", exc) from exc
     follow_up = None
     if tools and client is not None and request is not None:
         follow_up = _follow_up(client, request)
@@ -112,13 +107,9 @@ def anthropic_reply(stream: ReplyStreamLike, client: object, *,
     """
     if tools:
         request.setdefault("tools", [t.to_anthropic() for t in tools])
-    if stream.aborted.is_set():
-        stream.end()
+    created = request_stream("anthropic", stream,
+                             lambda: client.messages.create(**request, stream=True))  # type: ignore[attr-defined]
+    if created is None:
         return ""
-    try:
-        created = client.messages.create(**request, stream=True)  # type: ignore[attr-defined]
-    except Exception as exc:
-        stream.end()
-        raise provider_error("anthropic", exc) from exc
     return stream_anthropic(stream, created, tools=tools, client=client, request=request,
                             on_tool=on_tool, max_tool_rounds=max_tool_rounds)

@@ -110,6 +110,22 @@ def provider_error(provider: str, exc: BaseException) -> ProviderError:
         status_code=status if isinstance(status, int) else None)
 
 
+def request_stream(provider: str, stream: ReplyStreamLike,
+                   create: Callable[[], object]) -> object | None:
+    """Make the streaming request unless the reply is already aborted (then None).
+
+    A failed request ends the reply and raises ProviderError.
+    """
+    if stream.aborted.is_set():
+        stream.end()
+        return None
+    try:
+        return create()
+    except Exception as exc:
+        stream.end()
+        raise provider_error(provider, exc) from exc
+
+
 def events(provider: str, stream: ReplyStreamLike, source: Iterable[Any]) -> Iterator[Any]:
     """Iterate a provider stream; stop quietly once aborted, else wrap its errors."""
     iterator = iter(source)

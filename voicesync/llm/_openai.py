@@ -12,7 +12,7 @@ from voicesync.llm._base import (
     ReplyStreamLike,
     Round,
     Writer,
-    provider_error,
+    request_stream,
     tool_loop,
 )
 from voicesync.tools import Tool, ToolResult
@@ -140,13 +140,8 @@ def openai_reply(stream: ReplyStreamLike, client: object, *,
         request.setdefault("tools", [t.to_openai() if api == "chat" else t.to_openai_responses()
                                      for t in tools])
     create = client.chat.completions.create if api == "chat" else client.responses.create  # type: ignore[attr-defined]
-    if stream.aborted.is_set():
-        stream.end()
+    completion = request_stream("openai", stream, lambda: create(**request, stream=True))
+    if completion is None:
         return ""
-    try:
-        completion = create(**request, stream=True)
-    except Exception as exc:
-        stream.end()
-        raise provider_error("openai", exc) from exc
     return stream_openai(stream, completion, tools=tools, client=client, request=request,
                          on_tool=on_tool, max_tool_rounds=max_tool_rounds)
