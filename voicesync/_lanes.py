@@ -18,6 +18,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+SLOW_DISPATCH = 0.1  # seconds from frame received to handler start before warning
 Task = tuple[Callable[..., Any], tuple[Any, ...], float]
 
 
@@ -72,6 +73,7 @@ class Lanes:
         self._closed = False
         self.lag = LagMeter()
         self.dropped = 0
+        self._warned_at = 0.0
 
     def submit(self, key: str, fn: Callable[..., Any], *args: Any,
                received_at: float | None = None) -> bool:
@@ -129,11 +131,20 @@ class Lanes:
                         del self._lanes[lane.key]
                     return
                 fn, args, received_at = lane.tasks.popleft()
-            self.lag.add(time.monotonic() - received_at)
+            self._measure(time.monotonic() - received_at, lane.key)
             try:
                 fn(*args)
             except BaseException as exc:  # a handler's failure never stops its lane
                 self._on_error(exc, lane.key)
+
+    def _measure(self, lag: float, key: str) -> None:
+        self.lag.add(lag)
+        if lag > SLOW_DISPATCH and time.monotonic() - self._warned_at > 10.0:
+            # A slow hand-off means the GIL is starved (CPU-bound code in some thread)
+            # or handler threads hit max_workers; say so, at most every 10 s.
+            self._warned_at = time.monotonic()
+            logger.warning("handler for %s started %.0f ms after its event arrived", key,
+                           lag * 1e3)
 
     @property
     def threads(self) -> int:

@@ -269,6 +269,20 @@ class Client:
             self._register(agent)
         return agent
 
+    def remove_agent(self, agent_id: str) -> Agent | None:
+        """Forget an agent: its calls end locally (``agent_removed``); nothing is sent.
+
+        The platform keeps the registration until the socket closes (there is no
+        unregister command, PROTOCOL.md §2.3). Any thread.
+        """
+        with self._lock:
+            agent = self._agents.pop(agent_id, None)
+        if agent is not None:
+            for call in agent._pop_all_calls():
+                self._dispatcher._end_call(call, "agent_removed", None, time.monotonic())
+            agent._unregistered()
+        return agent
+
     def on(self, name: str, fn: Handler | None = None) -> Any:
         """Register a handler for `name` across every agent and call (or a decorator).
 
