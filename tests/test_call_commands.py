@@ -201,3 +201,28 @@ def test_agent_channel_and_config_frames(sim: Any, client: voicesync.Client) -> 
         '"ref":"+1 (318) 633-0963"}')
     with pytest.raises(voicesync.ConfigurationError, match="E.164"):
         agent.add_phone("12")
+
+
+def test_more_agent_commands_and_dev_routing_survives_reconnect(
+        sim: Any, client: voicesync.Client) -> None:
+    agent = client.agent("support")
+    agent.route_callers(["+15550001111"])
+    client.connect(timeout=5)
+    agent.wait_ready(5)
+    assert json.loads(raw_in(sim, "dev.config")) == {"event": "dev.config",
+                                                     "callers": ["+15550001111"]}
+    mark = sim.mark()
+    agent.configure_channel("+13186330963", language="es")
+    agent.pause(session_id="CA1")
+    agent.resume(contact="+15550001111")
+    agent.send_message("A human here", session_id="CA1")
+    assert raw_in(sim, "channel.configure", mark) == (
+        '{"event":"channel.configure","agent_id":"support","ref":"+13186330963",'
+        '"language":"es"}')
+    assert raw_in(sim, "session.pause", mark) == (
+        '{"event":"session.pause","agent_id":"support","session_id":"CA1"}')
+    assert raw_in(sim, "session.resume", mark) == (
+        '{"event":"session.resume","agent_id":"support","contact":"+15550001111"}')
+    assert raw_in(sim, "session.send", mark) == (
+        '{"event":"session.send","agent_id":"support","session_id":"CA1",'
+        '"text":"A human here"}')

@@ -107,6 +107,7 @@ class Agent:
         self._config: dict[str, Any] = self._class_config(config)
         self._allowed_origins = list(allowed_origins) if allowed_origins else None
         self._channels: dict[str, dict[str, Any]] = {}
+        self._dev_config: dict[str, Any] | None = None
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._calls: dict[str, Call] = {}
         self._dials: list[_Dial] = []
@@ -258,6 +259,8 @@ class Agent:
             self._failed = None
             for channel in self._channels.values():
                 client._send(channel)
+            if self._dev_config is not None:
+                client._send(self._dev_config)
             while self._queue:
                 client._send(self._queue.popleft())
             self._ready.set()
@@ -314,6 +317,41 @@ class Agent:
                 return True  # sent on acknowledgement
             return self._require_client()._send(frame)
 
+    def configure_channel(self, ref: str, **config: Any) -> bool:
+        """Change one channel's config (``channel.configure``)."""
+        _codec.check_config(config)
+        frame = _codec.command("channel.configure", agent_id=self.wire_id, ref=ref)
+        frame.update(_codec.encode_config(config))
+        return self._send(frame)
+
+    def route_callers(self, callers: Iterable[str]) -> bool:
+        """Development routing: send these callers' calls to this process (``dev.config``).
+
+        Re-sent after every re-registration, like the channels.
+        """
+        frame = {"event": "dev.config", "callers": list(callers)}
+        with self._lock:
+            self._dev_config = frame
+            if not self._ready.is_set():
+                return True
+            return self._require_client()._send(frame)
+
+    def pause(self, *, session_id: str | None = None, contact: str | None = None) -> bool:
+        """Human takeover: stop AI replies for a session, a contact, or (neither) all."""
+        return self._send(_codec.command("session.pause", agent_id=self.wire_id,
+                                         session_id=session_id, contact=contact))
+
+    def resume(self, *, session_id: str | None = None, contact: str | None = None) -> bool:
+        """Hand a paused session (or contact, or everything) back to the AI."""
+        return self._send(_codec.command("session.resume", agent_id=self.wire_id,
+                                         session_id=session_id, contact=contact))
+
+    def send_message(self, text: str, *, session_id: str | None = None,
+                     contact: str | None = None) -> bool:
+        """Send a message as a human operator (``session.send``)."""
+        return self._send(_codec.command("session.send", agent_id=self.wire_id,
+                                         session_id=session_id, contact=contact, text=text))
+
     def remove_channel(self, ref: str) -> bool:
         """Release a channel: a phone number, ``"webrtc"`` or ``"chat"``."""
         with self._lock:
@@ -331,6 +369,7 @@ class Agent:
 
     @property
     def channels(self) -> list[str]:
+        """Channel keys: phone numbers, ``"webrtc"``, ``"chat"``."""
         with self._lock:
             return list(self._channels)
 
