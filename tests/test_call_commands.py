@@ -203,7 +203,7 @@ def test_agent_channel_and_config_frames(sim: Any, client: voicesync.Client) -> 
         agent.add_phone("12")
 
 
-def test_more_agent_commands_and_dev_routing_survives_reconnect(
+def test_more_agent_commands_byte_for_byte(
         sim: Any, client: voicesync.Client) -> None:
     agent = client.agent("support")
     agent.route_callers(["+15550001111"])
