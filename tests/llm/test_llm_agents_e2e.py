@@ -66,9 +66,10 @@ def sdk(model_sim: Simulator) -> Iterator[voicesync.Client]:
 
 
 def _agent(kind: str, sim: Simulator, client: voicesync.Client) -> voicesync.Agent:
-    if kind == "openai":
+    if kind.startswith("openai"):
         oc = openai.OpenAI(base_url=sim.model.openai_base_url, api_key="sk-dummy", max_retries=0)
-        return Concierge(client=client, openai_client=oc)
+        api = "responses" if kind == "openai-responses" else "chat"
+        return Concierge(client=client, openai_client=oc, api=api)
     ac = anthropic.Anthropic(base_url=sim.model.anthropic_base_url, api_key="sk-dummy",
                              max_retries=0)
     return Butler(client=client, anthropic_client=ac)
@@ -80,7 +81,7 @@ def _assistant_texts(api: str, body: dict[str, Any]) -> list[str]:
             if m.get("role") == "assistant" and isinstance(m.get("content"), str)]
 
 
-@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+@pytest.mark.parametrize("kind", ["openai", "openai-responses", "anthropic"])
 def test_a_full_call_with_tools_and_a_barge_in(kind: str, model_sim: Simulator,
                                                 sdk: voicesync.Client) -> None:
     agent = _agent(kind, model_sim, sdk)

@@ -235,3 +235,11 @@ def test_an_http_error_before_the_stream_is_a_provider_error(
     assert caught.value.status_code == 500
     assert stream.end_calls == 1
     assert model.requests[0].done.wait(5)
+
+
+def test_a_finished_response_is_refused_with_a_hint(
+        model: ModelServer, openai_client: openai.OpenAI, stream: RecordingStream) -> None:
+    completion = openai_client.chat.completions.create(model="m", messages=USER)
+    with pytest.raises(TypeError, match="stream=True"):
+        stream_openai(stream, completion)
+    assert stream.end_calls == 1

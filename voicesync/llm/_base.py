@@ -223,6 +223,7 @@ def tool_loop(provider: str, stream: ReplyStreamLike, first: object, consume: Co
 
 
 def _iterable(source: object) -> Iterable[Any]:
-    if not isinstance(source, Iterable):
+    # A finished (non-streaming) response is a pydantic model, which is iterable too.
+    if not isinstance(source, Iterable) or hasattr(source, "model_dump"):
         raise TypeError(f"Expected a streaming response (stream=True), got {type(source)!r}.")
     return source
