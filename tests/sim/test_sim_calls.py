@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from sim_support import WsClient, barrier, names, of
@@ -197,14 +199,23 @@ def test_ringing_call_auto_accepts_after_five_scaled_seconds(sim: Simulator, ws:
     assert (started.ts_ns - ring.ts_ns) / 1e9 >= 0.04  # 5 s at 1/100
 
 
-def test_idle_warnings_then_timeout() -> None:
-    with Simulator(words_per_second=200, time_scale=0.001) as sim:
+@contextmanager
+def limited_call(agent: str, time_scale: float, words_per_second: float = 200,
+                 **config: Any) -> Iterator[tuple[Simulator, WsClient, SimCall]]:
+    """A fresh simulator on a scaled clock, a client, and one started call of `agent`."""
+    with Simulator(words_per_second=words_per_second, time_scale=time_scale) as sim:
         ws = WsClient(sim.url)
         ws.connect()
-        ws.register("idle", session_limits={"idle_timeout_seconds": 60,
-                                            "idle_warning_seconds": 15,
-                                            "idle_grace_seconds": 10})
-        call = sim.start_call("idle")
+        ws.register(agent, **config)
+        try:
+            yield sim, ws, sim.start_call(agent)
+        finally:
+            ws.close()
+
+
+def test_idle_warnings_then_timeout() -> None:
+    limits = {"idle_timeout_seconds": 60, "idle_warning_seconds": 15, "idle_grace_seconds": 10}
+    with limited_call("idle", 0.001, session_limits=limits) as (_, ws, call):
         assert call.wait_ended(5) == "idle_timeout"
         ws.expect("call.ended")
         frames = [f for f in ws.events(call.call_id) if f["event"].startswith(("session",
@@ -215,31 +226,22 @@ def test_idle_warnings_then_timeout() -> None:
         assert frames[0]["idle_timeout_seconds"] == 60
         assert frames[2]["reason"] == "idle_timeout" and frames[3]["reason"] == "idle_timeout"
         assert frames[3]["duration_seconds"] >= 70  # simulated seconds
-        ws.close()
 
 
 def test_max_duration() -> None:
-    with Simulator(words_per_second=200, time_scale=0.001) as sim:
-        ws = WsClient(sim.url)
-        ws.connect()
-        ws.register("short", session_limits={"max_duration_seconds": 30,
-                                             "idle_timeout_seconds": 0})
-        call = sim.start_call("short")
+    limits = {"max_duration_seconds": 30, "idle_timeout_seconds": 0}
+    with limited_call("short", 0.001, session_limits=limits) as (_, ws, call):
         assert call.wait_ended(5) == "max_duration"
         assert ws.expect("session.timeout")["reason"] == "max_duration"
         ended = ws.expect("call.ended")
         assert ended["reason"] == "max_duration" and ended["duration_seconds"] >= 30
-        ws.close()
 
 
 def test_bot_speech_pauses_the_idle_clock() -> None:
-    with Simulator(words_per_second=100, time_scale=0.01) as sim:
-        ws = WsClient(sim.url)
-        ws.connect()
-        ws.register("chatty", greeting=" ".join(["blah"] * 60),
-                    session_limits={"idle_timeout_seconds": 20, "idle_warning_seconds": 0,
-                                    "idle_grace_seconds": 0})
-        call = sim.start_call("chatty")  # the greeting lasts 0.6 s; the idle limit is 0.2 s
+    limits = {"idle_timeout_seconds": 20, "idle_warning_seconds": 0, "idle_grace_seconds": 0}
+    # The greeting lasts 0.6 s; the idle limit is 0.2 s.
+    with limited_call("chatty", 0.01, 100, greeting=" ".join(["blah"] * 60),
+                      session_limits=limits) as (sim, _, call):
         assert call.wait_ended(5) == "idle_timeout"
         sim.wait_frame(event="call.ended", direction="out")
         frames = [f for f in sim.frames if f.call_id == call.call_id and f.direction == "out"]
@@ -248,17 +250,11 @@ def test_bot_speech_pauses_the_idle_clock() -> None:
         finished = frames[events.index("bot.finished")]
         timeout = frames[events.index("session.timeout")]
         assert (timeout.ts_ns - finished.ts_ns) / 1e9 >= 0.15
-        ws.close()
 
 
 def test_user_speech_resets_the_idle_clock() -> None:
-    with Simulator(words_per_second=200, time_scale=0.01) as sim:
-        ws = WsClient(sim.url)
-        ws.connect()
-        ws.register("quiet", session_limits={"idle_timeout_seconds": 30,
-                                             "idle_warning_seconds": 10,
-                                             "idle_grace_seconds": 0})
-        call = sim.start_call("quiet")
+    limits = {"idle_timeout_seconds": 30, "idle_warning_seconds": 10, "idle_grace_seconds": 0}
+    with limited_call("quiet", 0.01, session_limits=limits) as (sim, ws, call):
         first = ws.expect("session.idle_warning")  # after 20 simulated seconds
         call.say("still here")
         ws.expect("turn.end")
@@ -270,4 +266,3 @@ def test_user_speech_resets_the_idle_clock() -> None:
         turn_end = next(f for f in frames if f.event == "turn.end")
         timeout = next(f for f in frames if f.event == "session.timeout")
         assert (timeout.ts_ns - turn_end.ts_ns) / 1e9 >= 0.25  # a fresh 30 s at 1/100
-        ws.close()

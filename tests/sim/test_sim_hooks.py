@@ -139,3 +139,11 @@ def test_constructor_is_cheap_and_binds_nothing() -> None:
     assert {t.name for t in threading.enumerate()} == before
     assert sim.url == "ws://127.0.0.1:0"
     sim.stop()
+
+
+def test_model_option_starts_the_stand_in_model() -> None:
+    pytest.importorskip("voicesync.sim.model")
+    with Simulator(model=True) as sim:
+        assert sim.model is not None
+        assert sim.model.openai_base_url.startswith("http://127.0.0.1:")
+    assert sim.model is None
