@@ -42,6 +42,10 @@ def handle_text(platform: Platform, conn: SimConnection, text: str | bytes) -> N
     if not isinstance(event, str):
         logger.warning("connection %d sent a frame without an event: %.200r", conn.id, text)
         return
+    if event == "ping":
+        # Answered without the shared lock, so a busy simulator still looks alive.
+        conn.send({"event": "pong", "timestamp": epoch_ms()})
+        return
     try:
         with platform.lock:
             _dispatch(platform, conn, event, frame)
@@ -52,8 +56,6 @@ def handle_text(platform: Platform, conn: SimConnection, text: str | bytes) -> N
 def _dispatch(platform: Platform, conn: SimConnection, event: str, frame: JsonDict) -> None:
     if event == "connect":
         _connect(platform, conn, frame)
-    elif event == "ping":
-        conn.send({"event": "pong", "timestamp": epoch_ms()})
     elif not conn.authenticated:
         logger.warning("connection %d sent %r before a successful connect; ignored",
                        conn.id, event)
