@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from helpers import until
+from helpers import CANARY_KEY, until
 
 import voicesync
 from voicesync.history import INTERRUPTED_MARK
@@ -59,8 +59,7 @@ def model_sim() -> Iterator[Simulator]:
 
 @pytest.fixture
 def sdk(model_sim: Simulator) -> Iterator[voicesync.Client]:
-    # Not the canary key: the simulator's own websocket log records the connect frame.
-    client = voicesync.Client(api_key="pk_test_llm_e2e", url=model_sim.url)
+    client = voicesync.Client(api_key=CANARY_KEY, url=model_sim.url)
     yield client
     client.close()
 
