@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from collections.abc import Callable
 
+import websocket
 from sim_support import WsClient, barrier, of
 
 from voicesync.sim import Simulator
@@ -115,3 +118,29 @@ def test_two_hundred_concurrent_calls_on_one_connection(sim: Simulator, ws: WsCl
         assert events.index("message.confirmed") < events.index("bot.finished")
         assert events.count("bot.word") == 4
     assert json.dumps(ended[0]["messages"])
+
+
+def test_a_client_that_stops_reading_stalls_only_itself() -> None:
+    sim = Simulator(words_per_second=200).start()
+    try:
+        hole = websocket.create_connection(
+            sim.url + "/client", timeout=5,
+            sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+        hole.send(json.dumps({"event": "connect", "api_key": "k"}))
+        steady = WsClient(sim.url)
+        steady.connect()
+        steady.register("steady")
+        stalled = sim.connections[0]
+        for _ in range(100):
+            sim.send("x" * 100_000, conn=stalled)  # far more than the socket buffers hold
+        call = sim.start_call("steady")
+        user_id = call.say("hello?")
+        steady.reply(call.call_id, "Still fine.", user_id)
+        assert call.wait_reply(5) == "Still fine."
+    finally:
+        started = time.monotonic()
+        sim.stop()
+        assert time.monotonic() - started <= 2.5
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("voicesync-sim")]
+    steady.close()
+    hole.sock.close()

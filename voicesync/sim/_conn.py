@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -92,6 +93,12 @@ class SimConnection:
     def drop(self, code: int = 1011, reason: str = "", *, abrupt: bool = False) -> None:
         """Close after the frames already queued: with a close frame, or abruptly (no frame)."""
         self._queue.put(("abort", None) if abrupt else ("close", (code, reason)))
+
+    def abort(self) -> None:
+        """Cut the TCP connection now, even if the writer is stuck in a send."""
+        self.closed.set()
+        with contextlib.suppress(OSError):
+            self.ws.socket.shutdown(socket.SHUT_RDWR)
 
     def finish(self, timeout: float = 1.0) -> None:
         """The socket is gone: stop the writer."""

@@ -108,7 +108,18 @@ class Simulator(SimSettings):
         """Close every connection (1001) and stop all threads. Idempotent."""
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
+            # A graceful close can block behind a client that stopped reading (websockets
+            # holds its send lock in sendall), so past most of the budget, cut the sockets.
+            closer = threading.Thread(target=server.shutdown, name="voicesync-sim-stop",
+                                      daemon=True)
+            closer.start()
+            closer.join(timeout * 0.6)
+            if closer.is_alive():
+                with self._platform.lock:
+                    conns = list(self._platform.conns.values())
+                for conn in conns:
+                    conn.abort()
+                closer.join(timeout * 0.3)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
