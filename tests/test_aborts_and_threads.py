@@ -29,7 +29,6 @@ class StreamingHandler:
         self.streams: list[voicesync.ReplyStream] = []
         self.exited = threading.Event()
         self.started = threading.Event()
-        self.written_after_abort = 0
         self.tokens = tokens
         agent.on("turn.end", self)
 
@@ -44,7 +43,7 @@ class StreamingHandler:
                 if stream.aborted.wait(0.01):
                     break
                 if not stream.write(f"word{i}. "):
-                    self.written_after_abort += 0  # write refused: nothing went out
+                    break
         self.exited.set()
 
 

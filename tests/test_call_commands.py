@@ -32,7 +32,7 @@ def raw_in(sim: Any, event: str, since: int = 0, **fields: Any) -> str:
 
 
 def test_call_object_reflects_call_started(live: Any) -> None:
-    sim, agent, simcall, call = live
+    _, agent, simcall, call = live
     assert (call.id, call.from_, call.direction, call.transport, call.status) == (
         simcall.call_id, "+15550001111", "inbound", "phone", "active")
     assert agent.calls == [call] and call.agent is agent
@@ -157,7 +157,7 @@ def test_history_requests_round_trip_and_time_out(live: Any) -> None:
     assert all(r["request_id"].startswith("rq_") and r["call_id"] == call.id for r in requests)
     assert requests[3]["vars"] == {"name": "Ana"} and requests[5]["prompt"] == "Be brief."
     sim.withhold("history.updated")
-    with pytest.raises(voicesync.RequestTimeout, match="history.updated"):
+    with pytest.raises(voicesync.RequestTimeout, match=r"history\.updated"):
         call.clear_history(timeout=0.3)
 
 
@@ -199,7 +199,7 @@ def test_agent_channel_and_config_frames(sim: Any, client: voicesync.Client) -> 
     assert raw_in(sim, "channel.remove", mark) == (
         '{"event":"channel.remove","agent_id":"Support Desk","type":"phone",'
         '"ref":"+1 (318) 633-0963"}')
-    with pytest.raises(voicesync.ConfigurationError, match="E.164"):
+    with pytest.raises(voicesync.ConfigurationError, match=r"E\.164"):
         agent.add_phone("12")
 
 

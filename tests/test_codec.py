@@ -54,7 +54,7 @@ def test_unset_and_function_greetings_are_omitted_false_kept() -> None:
 
 
 def test_unknown_option_names_the_valid_ones() -> None:
-    with pytest.raises(ConfigurationError, match="unknown agent option.*vocie"):
+    with pytest.raises(ConfigurationError, match=r"unknown agent option.*vocie"):
         _codec.check_config({"vocie": "x"})
 
 

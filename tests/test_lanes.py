@@ -18,7 +18,7 @@ def test_one_lane_runs_in_order() -> None:
     done = threading.Event()
     for i in range(200):
         lanes.submit("call", seen.append, i)
-    lanes.submit("call", lambda: done.set())
+    lanes.submit("call", done.set)
     assert done.wait(5)
     assert seen == list(range(200))
     lanes.close(time.monotonic() + 2)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from voicesync import ReplyStream, ReplyStreamClosedError
 
@@ -136,10 +136,8 @@ def test_concurrent_write_end_abort_send_exactly_one_end_and_nothing_after(
         barrier.wait(5)
         for op in plan:
             if op == "write":
-                try:
+                with contextlib.suppress(ReplyStreamClosedError):
                     s.write("x")
-                except ReplyStreamClosedError:
-                    pass
             elif op == "end":
                 s.end()
             else:

@@ -224,7 +224,7 @@ class Dispatcher:
         if not call._end(reason, frame):
             return
         self._client._remove_call(call)
-        call.history.close(reason=reason)
+        call.history.close(reason=reason, contact=call.from_)
         self._emit_agent(call.agent, "call.ended", (call, reason), received_at, lane=call.id)
 
     def _call_dialing(self, frame: Frame, received_at: float) -> None:
@@ -318,7 +318,7 @@ class Dispatcher:
             message_id, word = _codec.text_field(frame, "message_id"), _codec.text_field(
                 frame, "word")
             call._bot_word(message_id, word)
-            call.history.bot_word(message_id, word)
+            call.history.bot_word(message_id, word, _index(frame.get("word_index")))
             self._emit(call, "bot.word", frame, received_at)
 
     def _bot_finished(self, frame: Frame, received_at: float) -> None:
@@ -341,7 +341,8 @@ class Dispatcher:
         message_id = _codec.text_field(frame, "message_id")
         call._bot_done()
         call._settle_says(message_id, True)
-        call.history.bot_interrupted(message_id)
+        call.history.bot_interrupted(
+            message_id, words_spoken=_index(frame.get("words_spoken")))
         self._emit(call, "bot.interrupted", frame, received_at)
 
     def _message_confirmed(self, frame: Frame, received_at: float) -> None:
@@ -426,3 +427,7 @@ class Dispatcher:
 
 def _ignore(frame: Frame, received_at: float) -> None:
     return None
+
+
+def _index(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -129,9 +129,14 @@ class Agent:
         greeting = self._greeting_source() if "greeting" not in merged else merged["greeting"]
         if greeting is not None and not callable(greeting):
             merged["greeting"] = greeting
+        # Tools travel on agent.create only for a server-side model (`llm`); a client-side
+        # model (OpenAIAgent...) runs them itself.
         tools = list(merged.get("tools") or ()) or self._declared_tools()
-        if tools:
+        if tools and merged.get("llm"):
             merged["tools"] = tools
+        else:
+            merged.pop("tools", None)
+            self._local_tools = tools
         if merged.get("llm") and self.instructions and "prompt" not in merged:
             merged["prompt"] = self.instructions
         return merged
@@ -140,7 +145,7 @@ class Agent:
         return type(self).greeting
 
     def _declared_tools(self) -> list[Any]:
-        found = list(type(self).tools)
+        found = list(type(self).tools) + list(getattr(self, "_local_tools", ()))
         for name in dir(type(self)):
             value = getattr(type(self), name, None)
             if type(value).__name__ == "Tool" and value not in found:
