@@ -28,6 +28,7 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 _NO_STATUS = 1005
 _ABNORMAL = 1006
+_READ_AHEAD = 1 << 16
 
 
 class FrameTooLargeError(ConnectionClosedError):
@@ -71,6 +72,7 @@ class Transport:
                     url=url) from exc
             raise ConnectError(f"could not open {url}: {_describe(exc)}", url=url) from exc
         self._cap_frames(ws)
+        ws.frame_buffer.recv = _ReadAhead(ws._recv)
         self._ws = ws
 
     def _cap_frames(self, ws: Any) -> None:
@@ -181,6 +183,30 @@ class Transport:
         if ws is not None:
             with contextlib.suppress(Exception):
                 ws.shutdown()
+
+
+class _ReadAhead:
+    """Serves websocket-client's sized reads from one large recv() per batch of frames.
+
+    websocket-client reads a frame with two or three recv() calls (header, length,
+    payload). Each call releases the GIL and has to win it back; with many busy
+    handler threads that costs the reader thread up to milliseconds per call, and the
+    whole client falls behind. One recv() per batch keeps the reader ahead of them.
+    """
+
+    __slots__ = ("_data", "_pos", "_recv")
+
+    def __init__(self, recv: Callable[[int], bytes]) -> None:
+        self._recv = recv
+        self._data = b""
+        self._pos = 0
+
+    def __call__(self, size: int) -> bytes:
+        if self._pos >= len(self._data):
+            self._data, self._pos = self._recv(_READ_AHEAD), 0
+        chunk = self._data[self._pos:self._pos + size]
+        self._pos += len(chunk)
+        return chunk
 
 
 class _Oversize(Exception):
