@@ -118,8 +118,13 @@ class Floor:
                 if now > deadline:
                     return False
             wake = min(timers[0][0], next_sample) if timers else next_sample
-            readable, _, _ = select.select([sock], [], [], max(0.0, wake - time.monotonic()))
-            if readable:
+            timeout = max(0.0, wake - time.monotonic())
+            # Inbound frames first (a turn or an interruption is what someone waits
+            # for), up to a batch, so token timers are late by one batch at most.
+            for _ in range(64):
+                if not select.select([sock], [], [], timeout)[0]:
+                    break
+                timeout = 0.0
                 frame = self.recv()
                 if frame.get("event") == DONE:
                     return True
