@@ -1,0 +1,392 @@
+"""The examples' mode switch: the real platform with a key, else a scripted call on voicesync.sim.
+
+::
+
+    import voicesync
+    from voicesync.local import BargeIn
+
+    agent = voicesync.Agent("echo", greeting="Hi! Say something.")
+    agent.on("turn.end", lambda turn, call: call.reply("You said " + turn.text))
+    voicesync.local.run(agent, caller=["Hello there", "Tell me a story", BargeIn("Stop!")])
+
+With ``PINECALL_API_KEY`` set, `run` connects to the platform and serves real calls until
+Ctrl-C. Without it, it starts the embedded simulator, plays the `caller` lines as one call
+(printing the conversation as the caller hears it, word by word), hangs up and returns,
+so an example exits on its own. A provider whose key (``OPENAI_API_KEY``,
+``ANTHROPIC_API_KEY``) is missing is replaced by the simulator's stand-in model: its
+``*_BASE_URL`` and key variables are set for the session, so ``openai.OpenAI()``,
+``anthropic.Anthropic()`` and LangChain's ``ChatOpenAI()`` reach it unchanged.
+
+`Session` is the same switch for programs that need the client first (a Flask app).
+Threads: `play` blocks the calling thread; the transcript is printed from a
+``voicesync-local-narrator`` thread; scripted callees of outbound calls run on their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TextIO
+
+from typing_extensions import Self
+
+from voicesync.agent import Agent
+from voicesync.client import Client
+from voicesync.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from voicesync.sim import Frame, SimCall, Simulator
+    from voicesync.sim.model import Reply
+
+__all__ = ["BargeIn", "Press", "Session", "Step", "platform_key", "run"]
+
+logger = logging.getLogger(__name__)
+
+KEY_ENV = "PINECALL_API_KEY"
+# provider -> (key variable, base-URL variable, the stand-in's URL attribute)
+PROVIDERS = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", "openai_base_url"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "anthropic_base_url"),
+}
+STAND_IN_KEY = "stand-in-no-key"  # the stand-in accepts any key; the clients insist on one
+_OUT_LOCK = threading.Lock()  # one line at a time from concurrent narrators
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """A caller line spoken over the bot's answer to the previous line, after `after_words`."""
+
+    text: str
+    after_words: int = 3
+
+
+@dataclass(frozen=True)
+class Press:
+    """Keypad digits; with `reply`, wait for the bot to answer them before going on."""
+
+    digits: str
+    reply: bool = True
+
+
+Step = str | BargeIn | Press | Callable[[], object]
+"""A caller line, a barge-in, key presses, or any callable (run at that point of the call)."""
+
+
+def platform_key() -> str | None:
+    """The platform key from the environment, or None (then examples run locally)."""
+    return os.environ.get(KEY_ENV) or None
+
+
+class Session:
+    """A connected `client`: to the platform with a key, else to a fresh local simulator.
+
+    Args:
+        local: force the mode (default: local unless ``PINECALL_API_KEY`` is set).
+        stand_in: replies the stand-in model gives, in order (strings or
+            ``voicesync.sim.model.Reply``); then it echoes. Ignored with real providers.
+        words_per_second: the simulated bot's speaking pace.
+        out: where the conversation is printed (default: stdout).
+        timeout: the longest wait for any one thing in a scripted call.
+    """
+
+    def __init__(self, *, local: bool | None = None, stand_in: Iterable[Reply | str] = (),
+                 words_per_second: float = 6.0, out: TextIO | None = None,
+                 timeout: float = 20.0) -> None:
+        self.local = platform_key() is None if local is None else local
+        self.out = out or sys.stdout
+        self.timeout = timeout
+        self.sim: Simulator | None = None
+        self._client: Client | None = None
+        self._stand_in = list(stand_in)
+        self._wps = words_per_second
+        self._saved_env: dict[str, str | None] = {}
+        self._closing = threading.Event()
+        self._callees: list[threading.Thread] = []
+
+    @property
+    def client(self) -> Client:
+        """The connected client (after `start()`)."""
+        if self._client is None:
+            raise ConfigurationError("start the session first: `with Session() as s:`")
+        return self._client
+
+    def start(self) -> Self:
+        """Start the simulator (local mode) and connect the client. Blocks until connected."""
+        if self._client is not None:
+            return self
+        if not logging.getLogger().handlers:  # let handler errors be seen in an example
+            logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        if self.local:
+            self._start_sim()
+            self._client = Client(url=self.sim.url if self.sim else None)
+        else:
+            self._client = Client()
+        self._client.connect()
+        return self
+
+    def _start_sim(self) -> None:
+        from voicesync.sim import Simulator
+
+        missing = [name for name, (key, _, _) in PROVIDERS.items() if not os.environ.get(key)]
+        self.sim = Simulator(words_per_second=self._wps, model=bool(missing)).start()
+        note = f"[no {KEY_ENV}: a local simulated call"
+        if missing and self.sim.model is not None:
+            self.sim.model.script(*self._stand_in)
+            for name in missing:
+                key, base, attr = PROVIDERS[name]
+                self._set_env(key, STAND_IN_KEY)
+                self._set_env(base, getattr(self.sim.model, attr))
+            note += f"; no {' or '.join(PROVIDERS[n][0] for n in missing)}: a stand-in model"
+        self._write(note + "]\n")
+
+    def _set_env(self, name: str, value: str) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    def close(self) -> None:
+        """Close the client, stop the simulator, restore the environment. Idempotent."""
+        self._closing.set()
+        for thread in self._callees:
+            thread.join(self.timeout)
+        if self._client is not None:
+            self._client.close()
+        if self.sim is not None:
+            self.sim.stop()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ serving
+
+    def attach(self, agent: Agent) -> Agent:
+        """Add `agent` to this session's client (if it has none) and wait until registered."""
+        if agent.client is None:
+            self.client.add_agent(agent)
+        elif agent.client is not self.client:
+            raise ConfigurationError(
+                f"agent {agent.id!r} belongs to another client; create it with session.client "
+                "or without a client")
+        agent.wait_ready(self.timeout)
+        return agent
+
+    def serve(self, agent: Agent | None = None, caller: Sequence[Step] = (), **play: Any) -> None:
+        """Local: play one scripted call to `agent`. Platform: serve calls until Ctrl-C."""
+        if agent is not None:
+            self.attach(agent)
+        if self.local:
+            if agent is None:
+                raise ConfigurationError("a local session needs the agent to call")
+            self.play(agent, caller, **play)
+            return
+        agents = ", ".join(self.client.agents)
+        self._write(f"voicesync: serving {agents} on {self.client.url}; Ctrl-C to stop.\n")
+        self.client.run_forever()
+
+    def play(self, agent: Agent, caller: Sequence[Step], *, from_: str = "+15550001111",
+             to: str | None = None) -> list[tuple[str, str, bool]]:
+        """Call `agent` on the simulator, play `caller`, hang up; return the transcript.
+
+        Prints the call as it is spoken. A call the agent rejects (screening) returns [].
+        Raises TimeoutError when the agent does not answer within `timeout`.
+        """
+        sim = self._require_sim()
+        self.attach(agent)
+        since = sim.mark()
+        call = sim.ring(agent.id, from_, to, timeout=self.timeout)
+        narrator = _Narrator(self, sim, call.call_id, since, live=True)
+        try:
+            if call.wait_started(self.timeout + sim.ring_timeout):
+                _drive(sim, call, caller, self.timeout, greeted=_has_greeting(agent))
+        finally:
+            narrator.finish(call, self.timeout)
+        return call.transcript
+
+    def pick_up(self, to: str, caller: Sequence[Step]) -> None:
+        """Local only: when the agent dials `to`, a scripted callee answers with `caller`.
+
+        The callee waits for the bot to speak first, plays its lines and hangs up; the
+        call is printed line by line, labelled with the number. A no-op on the platform.
+        """
+        if not self.local:
+            return
+        sim = self._require_sim()
+        since = sim.mark()
+        thread = threading.Thread(target=self._callee, args=(sim, to, list(caller), since),
+                                  name=f"voicesync-local-callee-{to}", daemon=True)
+        self._callees.append(thread)
+        thread.start()
+
+    def _callee(self, sim: Simulator, to: str, caller: list[Step], since: int) -> None:
+        while not self._closing.is_set():
+            try:
+                call = sim.wait_call(to=to, direction="outbound", timeout=0.25)
+            except TimeoutError:
+                continue
+            narrator = _Narrator(self, sim, call.call_id, since, live=False, label=to)
+            try:
+                _drive(sim, call, caller, self.timeout, greeted=True)
+            except (TimeoutError, RuntimeError) as exc:
+                logger.warning("scripted callee %s: %s", to, exc)
+            finally:
+                narrator.finish(call, self.timeout)
+            return
+
+    def _require_sim(self) -> Simulator:
+        if self.sim is None:
+            raise ConfigurationError("scripted calls need a local session (no PINECALL_API_KEY)")
+        return self.sim
+
+    def _write(self, text: str) -> None:
+        with _OUT_LOCK:
+            self.out.write(text)
+            self.out.flush()
+
+
+def run(agent: Agent, caller: Sequence[Step] = (), **session: Any) -> None:
+    """Serve `agent`: on the platform until Ctrl-C with a key, else one scripted call.
+
+    `session` keywords go to `Session` (``stand_in=``, ``words_per_second=``...).
+    """
+    with Session(**session) as s:
+        s.serve(agent, caller)
+
+
+# ---------------------------------------------------------------------- the scripted caller
+
+
+def _has_greeting(agent: Agent) -> bool:
+    return bool(agent.config.get("greeting")) or callable(type(agent).greeting)
+
+
+def _drive(sim: Simulator, call: SimCall, steps: Sequence[Step], timeout: float, *,
+           greeted: bool) -> None:
+    """Play `steps` on `call`, letting the bot finish answering each line (unless barged)."""
+    try:
+        if greeted:
+            _settle(call, timeout)
+        for index, step in enumerate(steps):
+            if call.status != "active":
+                return  # the agent hung up
+            barge_next = index + 1 < len(steps) and isinstance(steps[index + 1], BargeIn)
+            if isinstance(step, BargeIn):
+                _barge(call, step, timeout)
+            elif isinstance(step, Press):
+                _press(sim, call, step, timeout)
+                continue
+            elif isinstance(step, str):
+                call.say(step, timeout=timeout)
+            else:
+                step()
+                continue
+            if not barge_next:
+                _settle(call, timeout)
+    except RuntimeError:
+        if call.status == "active":
+            raise  # else: the agent hung up while the caller waited
+
+
+def _settle(call: SimCall, timeout: float) -> None:
+    call.wait_reply(timeout)
+    call.wait_idle(timeout)
+
+
+def _barge(call: SimCall, step: BargeIn, timeout: float) -> None:
+    try:
+        call.barge_in(step.text, after_words=step.after_words, timeout=timeout)
+    except TimeoutError:
+        raise TimeoutError(
+            f"nothing to barge in on: the bot did not say {step.after_words} words of a reply "
+            f"within {timeout:g} s (a BargeIn needs the line before it to get a long answer)"
+        ) from None
+
+
+def _press(sim: Simulator, call: SimCall, step: Press, timeout: float) -> None:
+    since = sim.mark()
+    call.press(step.digits)
+    if step.reply:  # nothing is playing now, so the next message to end is the answer
+        sim.wait_frame(lambda f: f.event in ("bot.finished", "bot.interrupted"), timeout,
+                       since=since, direction="out", call_id=call.call_id)
+        call.wait_idle(timeout)
+
+
+# ---------------------------------------------------------------------- printing
+
+
+class _Narrator(threading.Thread):
+    """Prints one simulated call as the caller hears it, from the simulator's frame record.
+
+    Live mode writes each bot word as it is spoken; line mode (concurrent calls) writes
+    whole lines, labelled. It stops after the call's `call.ended` (or `call.rejected`).
+    """
+
+    def __init__(self, session: Session, sim: Simulator, call_id: str, since: int, *,
+                 live: bool, label: str = "") -> None:
+        super().__init__(name=f"voicesync-local-narrator-{call_id}", daemon=True)
+        self._session, self._sim, self._call_id, self._pos = session, sim, call_id, since
+        self._live = live
+        self._prefix = f"[{label}] " if label else ""
+        self._words: list[str] = []
+        self._seen: set[str] = set()
+        self._done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            frames = self._sim.frames_since(self._pos)
+            if not frames:
+                with contextlib.suppress(TimeoutError):
+                    self._sim.wait_frame(since=self._pos, timeout=0.25)
+                continue
+            self._pos += len(frames)
+            for frame in frames:
+                if frame.direction == "out" and frame.call_id == self._call_id:
+                    self._show(frame)
+
+    def finish(self, call: SimCall, timeout: float) -> None:
+        """Hang up if the call is still on, then print up to its end (or give up)."""
+        if call.status in ("active", "ringing"):
+            call.hangup()
+        self.join(min(timeout, 5.0))  # call.ended is recorded at once unless the socket died
+        self._done.set()
+
+    def _show(self, frame: Frame) -> None:
+        event = frame.event
+        write = self._session._write
+        if event == "user.message":
+            if frame.get("message_id") not in self._seen:
+                self._seen.add(str(frame.get("message_id")))
+                write(f"{self._prefix}caller: {frame.get('text', '')}\n")
+        elif event == "call.dtmf_received":
+            write(f"{self._prefix}caller: [pressed {frame.get('digit', '')}]\n")
+        elif event == "bot.speaking":
+            self._words = []
+            if self._live:
+                write(f"{self._prefix}bot:    ")
+        elif event == "bot.word":
+            word = str(frame.get("word", ""))
+            if self._live:
+                write(("" if not self._words else " ") + word)
+            self._words.append(word)
+        elif event in ("bot.finished", "bot.interrupted"):
+            cut = " [cut off by the caller]" if event == "bot.interrupted" else ""
+            text = "" if self._live else f"{self._prefix}bot:    {' '.join(self._words)}"
+            write(f"{text}{cut}\n")
+        elif event in ("call.ended", "call.rejected"):
+            write(f"{self._prefix}[call {event.split('.')[1]}: {frame.get('reason', '')}]\n")
+            self._done.set()
