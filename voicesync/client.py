@@ -355,6 +355,8 @@ class Client:
         if not self._lanes.submit(lane, invoke, received_at=received_at) and not self._closed:
             logger.warning("lane %s backlog full: an event was dropped (%d so far)",
                            lane, self._lanes.dropped)
+            if lane == _CLIENT_LANE:  # `error` handlers are that lane: counted and logged only
+                return
             self._report(VoiceSyncError(
                 f"handlers of {lane} are too far behind; an event was dropped "
                 f"({self._lanes.dropped} so far). Keep handlers short or hand work off."))
