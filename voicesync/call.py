@@ -27,7 +27,8 @@ REQUEST_TIMEOUT = 10.0
 
 def new_message_id() -> str:
     """A bot message id in the platform's form: ``msg_`` + 12 random [a-z0-9]."""
-    return "msg_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+    # One random read per id, not one per character: an id is made on every turn.
+    return "msg_" + "".join([_ID_ALPHABET[b % 36] for b in secrets.token_bytes(12)])
 
 
 class SayHandle:
