@@ -37,9 +37,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One encoder for every frame: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(frame: Mapping[str, Any]) -> str:
     """Serialise one outgoing frame compactly, keys in insertion order."""
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(frame)
 
 
 def loads(text: str) -> Frame:
