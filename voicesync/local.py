@@ -341,6 +341,7 @@ class _Narrator(threading.Thread):
         self._session, self._sim, self._call_id, self._pos = session, sim, call_id, since
         self._live = live
         self._prefix = f"[{label}] " if label else ""
+        self._person = "caller"
         self._words: list[str] = []
         self._seen: set[str] = set()
         self._done = threading.Event()
@@ -371,9 +372,13 @@ class _Narrator(threading.Thread):
         if event == "user.message":
             if frame.get("message_id") not in self._seen:
                 self._seen.add(str(frame.get("message_id")))
-                write(f"{self._prefix}caller: {frame.get('text', '')}\n")
+                write(f"{self._prefix}{self._person}: {frame.get('text', '')}\n")
         elif event == "call.dtmf_received":
-            write(f"{self._prefix}caller: [pressed {frame.get('digit', '')}]\n")
+            write(f"{self._prefix}{self._person}: [pressed {frame.get('digit', '')}]\n")
+        elif event == "call.ringing":
+            write(f"{self._prefix}[{frame.get('from', '')} is calling {frame.get('to', '')}]\n")
+        elif event == "call.started" and frame.get("direction") == "outbound":
+            self._person = "callee"
         elif event == "bot.speaking":
             self._words = []
             if self._live:
