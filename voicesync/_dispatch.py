@@ -300,6 +300,9 @@ class Dispatcher:
         call = self._call(frame)
         if call is not None:
             call._abort_streams("turn.continued")
+            # The platform drops its playback queue on a barge-in or continuation
+            # (PROTOCOL.md §9.5) without a frame per queued message: settle them here.
+            call._settle_says("", True)
             self._emit(call, "turn.continued", frame, received_at)
 
     # ------------------------------------------------------------------ bot speech
