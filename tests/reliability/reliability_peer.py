@@ -131,6 +131,13 @@ class ScriptedPeer:
         else:
             conn.send(frame)
 
+    def send_fragments(self, parts: list[str]) -> None:
+        """One text message split into WebSocket fragments (continuation frames)."""
+        self._current().send(iter(parts))
+
+    def send_binary(self, data: bytes) -> None:
+        self._current().send(data)
+
     def send_many(self, frames: list[Frame]) -> None:
         conn = self._current()
         for frame in frames:

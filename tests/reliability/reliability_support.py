@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -97,3 +98,25 @@ def chunk_of(call_id: str) -> Callable[[Rx], bool]:
 
 def event_is(name: str, conn: int | None = None) -> Callable[[Rx], bool]:
     return lambda rx: rx.frame.get("event") == name and (conn is None or rx.conn == conn)
+
+
+class LogRecords(logging.Handler):
+    """Collects voicesync log records at DEBUG while used as a context manager."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._logger = logging.getLogger("voicesync")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def __enter__(self) -> LogRecords:
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+
+    def messages(self, level: int = logging.DEBUG) -> list[str]:
+        return [r.getMessage() for r in self.records if r.levelno >= level]
