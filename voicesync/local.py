@@ -54,6 +54,7 @@ PROVIDERS = {
     "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", "openai_base_url"),
     "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "anthropic_base_url"),
 }
+LOCAL_KEY = "voicesync-local"  # what the client sends the simulator instead of a real key
 STAND_IN_KEY = "stand-in-no-key"  # the stand-in accepts any key; the clients insist on one
 _OUT_LOCK = threading.Lock()  # one line at a time from concurrent narrators
 
@@ -88,6 +89,8 @@ class Session:
 
     Args:
         local: force the mode (default: local unless ``PINECALL_API_KEY`` is set).
+        model: start the stand-in model (default: when a provider key is missing). The
+            environment is pointed at it only for providers whose key is missing.
         stand_in: replies the stand-in model gives, in order (strings or
             ``voicesync.sim.model.Reply``); then it echoes. Ignored with real providers.
         words_per_second: the simulated bot's speaking pace.
@@ -95,15 +98,18 @@ class Session:
         timeout: the longest wait for any one thing in a scripted call.
     """
 
-    def __init__(self, *, local: bool | None = None, stand_in: Iterable[Reply | str] = (),
+    def __init__(self, *, local: bool | None = None, model: bool | None = None,
+                 stand_in: Iterable[Reply | str] = (),
                  words_per_second: float = 6.0, out: TextIO | None = None,
                  timeout: float = 20.0) -> None:
         self.local = platform_key() is None if local is None else local
+        self._announce = local is None  # say why it runs locally only when it chose to
         self.out = out or sys.stdout
         self.timeout = timeout
         self.sim: Simulator | None = None
         self._client: Client | None = None
         self._stand_in = list(stand_in)
+        self._model = model
         self._wps = words_per_second
         self._saved_env: dict[str, str | None] = {}
         self._closing = threading.Event()
@@ -124,7 +130,9 @@ class Session:
             logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         if self.local:
             self._start_sim()
-            self._client = Client(url=self.sim.url if self.sim else None)
+            assert self.sim is not None
+            # Never the user's platform key: the simulator takes any key.
+            self._client = Client(api_key=LOCAL_KEY, url=self.sim.url)
         else:
             self._client = Client()
         self._client.connect()
@@ -134,16 +142,19 @@ class Session:
         from voicesync.sim import Simulator
 
         missing = [name for name, (key, _, _) in PROVIDERS.items() if not os.environ.get(key)]
-        self.sim = Simulator(words_per_second=self._wps, model=bool(missing)).start()
+        want_model = bool(missing) if self._model is None else self._model
+        self.sim = Simulator(words_per_second=self._wps, model=want_model).start()
         note = f"[no {KEY_ENV}: a local simulated call"
-        if missing and self.sim.model is not None:
+        if self.sim.model is not None:
             self.sim.model.script(*self._stand_in)
+        if missing and self.sim.model is not None:
             for name in missing:
                 key, base, attr = PROVIDERS[name]
                 self._set_env(key, STAND_IN_KEY)
                 self._set_env(base, getattr(self.sim.model, attr))
             note += f"; no {' or '.join(PROVIDERS[n][0] for n in missing)}: a stand-in model"
-        self._write(note + "]\n")
+        if self._announce:
+            self._write(note + "]\n")
 
     def _set_env(self, name: str, value: str) -> None:
         self._saved_env.setdefault(name, os.environ.get(name))
