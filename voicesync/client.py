@@ -225,13 +225,11 @@ class Client:
         except KeyboardInterrupt:
             logger.info("interrupted; closing")
         finally:
+            by_user = self._closed  # read before our own close() below sets it
             self.close()
         reader = self._reader
-        if reader is not None and reader.final_error is not None and not self._stopping_by_user():
+        if reader is not None and reader.final_error is not None and not by_user:
             raise reader.final_error
-
-    def _stopping_by_user(self) -> bool:
-        return self._closed
 
     def __enter__(self) -> Self:
         return self
