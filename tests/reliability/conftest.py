@@ -51,3 +51,10 @@ def make_client(proxy: FaultProxy) -> Iterator[ClientFactory]:
 @pytest.fixture
 def events_of() -> Callable[[voicesync.Client], ClientEvents]:
     return ClientEvents
+
+
+@pytest.fixture
+def sim_proxy(sim: Any) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the shared `sim` simulator fixture."""
+    with FaultProxy(("127.0.0.1", sim.port)) as p:
+        yield p
