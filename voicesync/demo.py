@@ -61,7 +61,7 @@ def _generator_tokens() -> Callable[[voicesync.ReplyStream, list[Any]], None]:
 
     def tokens(stream: voicesync.ReplyStream, text: str, rate: float) -> Iterator[str]:
         for i, word in enumerate(text.split(" ")):
-            if stream.aborted.wait(1.0 / rate):  # the "model" thinks; wakes on a barge-in
+            if i and stream.aborted.wait(1.0 / rate):  # the "model" thinks; wakes on a barge-in
                 return
             yield word if i == 0 else " " + word
 
@@ -127,7 +127,8 @@ def _latencies(session: Session) -> list[str]:
             if hung_up:
                 lines.append(_row("interruption -> model's HTTP stream closed", f.ts_ns,
                                   hung_up[0]))
-    lines.append("(turn 1 includes opening the HTTP connection to the model)")
+    if model is not None and model.requests:
+        lines.append("(turn 1 includes opening the HTTP connection to the model)")
     return lines
 
 
@@ -149,10 +150,10 @@ def main(argv: Sequence[str] = ()) -> int:
         _script(sim.model)
         reply = _openai_tokens(sim.model.openai_base_url)
         source = ("the stand-in model through the openai client" if reply else
-                  "a token generator (install the llm extra for the openai client)")
+                  "a token generator (the llm extra adds the openai client)")
         print(f"voicesync demo: a simulated call on {sim.url}, bot speaking at "
               f"{args.words_per_second:g} words/s;\nreplies streamed token by token from "
-              f"{source} (scripted, not a real LLM).\n")
+              f"{source}; scripted, not a real LLM.\n")
         session.play(DemoAgent(reply or _generator_tokens()), CALLER)
         print("\n" + "\n".join(_latencies(session)))
     return 0

@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -128,14 +128,18 @@ class Session:
             return self
         if not logging.getLogger().handlers:  # let handler errors be seen in an example
             logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        if self.local:
-            self._start_sim()
-            assert self.sim is not None
-            # Never the user's platform key: the simulator takes any key.
-            self._client = Client(api_key=LOCAL_KEY, url=self.sim.url)
-        else:
-            self._client = Client()
-        self._client.connect()
+        try:
+            if self.local:
+                self._start_sim()
+                assert self.sim is not None
+                # Never the user's platform key: the simulator takes any key.
+                self._client = Client(api_key=LOCAL_KEY, url=self.sim.url)
+            else:
+                self._client = Client()
+            self._client.connect(self.timeout)
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def _start_sim(self) -> None:
@@ -144,6 +148,10 @@ class Session:
         missing = [name for name, (key, _, _) in PROVIDERS.items() if not os.environ.get(key)]
         want_model = bool(missing) if self._model is None else self._model
         self.sim = Simulator(words_per_second=self._wps, model=want_model).start()
+        # A plain voicesync.Client() made during the session reaches the simulator too.
+        self._set_env("PINECALL_URL", self.sim.url)
+        if platform_key() is not None:
+            self._set_env(KEY_ENV, LOCAL_KEY)
         note = f"[no {KEY_ENV}: a local simulated call"
         if self.sim.model is not None:
             self.sim.model.script(*self._stand_in)
@@ -186,13 +194,18 @@ class Session:
     # ------------------------------------------------------------------ serving
 
     def attach(self, agent: Agent) -> Agent:
-        """Add `agent` to this session's client (if it has none) and wait until registered."""
-        if agent.client is None:
+        """Register `agent`: on this session's client if it has none, else on its own client
+        (which must point where this session does). Blocks until the platform acknowledges it.
+        """
+        own = agent.client
+        if own is None:
             self.client.add_agent(agent)
-        elif agent.client is not self.client:
-            raise ConfigurationError(
-                f"agent {agent.id!r} belongs to another client; create it with session.client "
-                "or without a client")
+        elif own is not self.client:
+            if own.url != self.client.url:
+                raise ConfigurationError(
+                    f"agent {agent.id!r} belongs to a client for {own.url}, not {self.client.url}:"
+                    " create the agent without a client, or its client inside the session")
+            own.connect(self.timeout)
         agent.wait_ready(self.timeout)
         return agent
 
@@ -216,17 +229,28 @@ class Session:
         Prints the call as it is spoken. A call the agent rejects (screening) returns [].
         Raises TimeoutError when the agent does not answer within `timeout`.
         """
+        with self.open_call(agent, from_=from_, to=to) as call:
+            if call.status == "active":
+                _drive(self._require_sim(), call, caller, self.timeout,
+                       greeted=_has_greeting(agent))
+        return call.transcript
+
+    @contextlib.contextmanager
+    def open_call(self, agent: Agent, *, from_: str = "+15550001111", to: str | None = None,
+                  echo_caller: bool = True) -> Iterator[SimCall]:
+        """Ring `agent` on the simulator and yield the call once answered (or rejected: see
+        its ``status``), printing it as it is spoken; hang up and finish printing on exit.
+        """
         sim = self._require_sim()
         self.attach(agent)
         since = sim.mark()
         call = sim.ring(agent.id, from_, to, timeout=self.timeout)
-        narrator = _Narrator(self, sim, call.call_id, since, live=True)
+        narrator = _Narrator(self, sim, call.call_id, since, live=True, echo_caller=echo_caller)
         try:
-            if call.wait_started(self.timeout + sim.ring_timeout):
-                _drive(sim, call, caller, self.timeout, greeted=_has_greeting(agent))
+            call.wait_started(self.timeout + sim.ring_timeout)
+            yield call
         finally:
             narrator.finish(call, self.timeout)
-        return call.transcript
 
     def pick_up(self, to: str, caller: Sequence[Step]) -> None:
         """Local only: when the agent dials `to`, a scripted callee answers with `caller`.
@@ -347,12 +371,13 @@ class _Narrator(threading.Thread):
     """
 
     def __init__(self, session: Session, sim: Simulator, call_id: str, since: int, *,
-                 live: bool, label: str = "") -> None:
+                 live: bool, label: str = "", echo_caller: bool = True) -> None:
         super().__init__(name=f"voicesync-local-narrator-{call_id}", daemon=True)
         self._session, self._sim, self._call_id, self._pos = session, sim, call_id, since
         self._live = live
         self._prefix = f"[{label}] " if label else ""
         self._person = "caller"
+        self._echo = echo_caller  # off when the terminal already shows what was typed
         self._words: list[str] = []
         self._seen: set[str] = set()
         self._done = threading.Event()
@@ -381,7 +406,7 @@ class _Narrator(threading.Thread):
         event = frame.event
         write = self._session._write
         if event == "user.message":
-            if frame.get("message_id") not in self._seen:
+            if self._echo and frame.get("message_id") not in self._seen:
                 self._seen.add(str(frame.get("message_id")))
                 write(f"{self._prefix}{self._person}: {frame.get('text', '')}\n")
         elif event == "call.dtmf_received":
