@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import logging
 import socket
 import ssl
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +49,8 @@ class Transport:
         self._ssl = ssl_context
         self._ws: Any = None
         self._opening: Any = None  # the socket during open(), so close() can break it
+        self._outbox: collections.deque[bytes] = collections.deque()  # frames not yet sent
+        self._send_lock = threading.Lock()
 
     def open(self, url: str, timeout: float) -> None:
         """Open the socket and finish the HTTP upgrade within `timeout` seconds."""
@@ -141,12 +145,27 @@ class Transport:
         ws = self._ws
         if ws is None:
             raise ConnectionClosedError("not connected", reason="not connected")
-        try:
-            ws.send(text)
-        except (websocket.WebSocketException, OSError) as exc:
-            raise ConnectionClosedError(
-                f"send failed: {_describe(exc)}", code=_ABNORMAL, reason="connection_lost",
-            ) from exc
+        outbox = self._outbox
+        outbox.append(websocket.ABNF.create_frame(text, websocket.ABNF.OPCODE_TEXT).format())
+        # Combining writes: whoever holds the send lock sends every queued frame, and a
+        # thread that finds it busy leaves its frame to the holder instead of waiting.
+        # A holder drops the GIL in send() and must win it back before it can release
+        # the lock; with hundreds of handler threads, waiting senders formed a convoy
+        # behind it and the token rate collapsed. The holder re-checks the queue after
+        # releasing, so no frame is left behind; one queue keeps every stream in order.
+        lock = self._send_lock
+        while outbox and lock.acquire(blocking=False):
+            try:
+                data = b"".join([outbox.popleft() for _ in range(len(outbox))])
+                with ws.lock:  # websocket-client's own writes (pong, close) take it too
+                    while data:
+                        data = data[ws._send(data):]
+            except (websocket.WebSocketException, OSError) as exc:
+                raise ConnectionClosedError(
+                    f"send failed: {_describe(exc)}", code=_ABNORMAL, reason="connection_lost",
+                ) from exc
+            finally:
+                lock.release()
 
     def shutdown(self) -> None:
         """Break the connection now, waking any thread blocked in recv() or send()."""
