@@ -89,6 +89,7 @@ class Call:
         self.metadata: Mapping[str, Any] = dict(metadata) if isinstance(metadata, Mapping) else {}
         self._language = _codec.text_field(frame, "language")
         self._reason: str | None = None
+        self._stream_cut = "disconnected"  # why a stream whose send failed was cut
         self._duration: float | None = None
         self._started_at = _codec.number_field(frame, "started_at")
         self._ended_at: float | None = None
@@ -228,7 +229,8 @@ class Call:
         """
         in_reply_to = turn.message_id if turn is not None else (self._last_message_id or "")
         stream = ReplyStream(self.id, message_id or new_message_id(), in_reply_to,
-                             self.send, self._stream_done)
+                             self.send, self._stream_done,
+                             cut_reason=lambda: self._stream_cut)
         with self._lock:
             live = not self._ended.is_set()
             if live:
@@ -390,8 +392,9 @@ class Call:
                 messages = frame.get("messages")
                 if isinstance(messages, list) and messages:
                     self._messages = [dict(m) for m in messages if isinstance(m, Mapping)]
+            self._stream_cut = "call.ended" if frame is not None else "disconnected"
             self._ended.set()
-        self._abort_streams("call.ended" if frame is not None else "disconnected")
+        self._abort_streams(self._stream_cut)
         self._settle_says("", True)
         return True
 

@@ -41,6 +41,7 @@ class ReplyStream:
     def __init__(
         self, call_id: str, message_id: str, in_reply_to: str,
         send: Callable[[dict[str, Any]], bool], on_done: Callable[[ReplyStream], None],
+        cut_reason: Callable[[], str] | None = None,
     ) -> None:
         self.call_id = call_id
         self.message_id = message_id
@@ -48,6 +49,7 @@ class ReplyStream:
         self.aborted = AbortFlag()
         self._send = send
         self._on_done = on_done
+        self._cut_reason = cut_reason or (lambda: "disconnected")  # when a send fails
         self._lock = threading.Lock()
         self._started = False
         self._ended = False
@@ -97,7 +99,7 @@ class ReplyStream:
             if self._send(_codec.stream_frame(
                     self.call_id, self.message_id, "chunk", token=text)):
                 return True
-        self.abort("disconnected")  # the socket (or the call) is gone: report it cut
+        self.abort(self._cut_reason())  # the socket (or the call) is gone: report it cut
         return False
 
     def end(self) -> bool:
@@ -115,7 +117,7 @@ class ReplyStream:
                 self._ended = True
                 self._callbacks = []
         if not sent:  # never a silent success: the reply was cut
-            self.abort("disconnected")
+            self.abort(self._cut_reason())
             return False
         self._on_done(self)
         return True
