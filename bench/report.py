@@ -47,7 +47,9 @@ def markdown(run: dict[str, Any]) -> str:
         f"the turns are interrupted after {INTERRUPT_AFTER} chunks. Driver and agent are "
         f"separate processes on {env['cpus']} CPUs; Python {env['python']}, websocket-client "
         f"{env['websocket-client']}, voicesync {env['voicesync']} ({env['commit']}), "
-        f"{env['date']}. Latencies in ms, p50 / p99 / max, timed by the driver "
+        f"{env['date']}; 1-minute load average {env.get('loadavg_1m_before', '?')} before, "
+        f"{env['loadavg_1m']} after (the box is shared). Latencies in ms, p50 / p99 / max, "
+        "timed by the driver "
         "(dispatch lag by the SDK).",
         "",
         "| calls | client | turn.end → first chunk | interruption → end frame | interruption → "
@@ -144,6 +146,8 @@ def chart(results: dict[str, list[Result]], path: Path) -> None:
         for limit in (10, 50):
             ax.axhline(limit, color="tab:red", linewidth=0.8, linestyle=":")
         ax.set_xscale("log")
+        ax.set_xticks([r["calls"] for r in results["voicesync"]],
+                      [str(r["calls"]) for r in results["voicesync"]])
         ax.set_yscale("log")
         ax.set_title(label)
         ax.set_xlabel("concurrent calls")

@@ -98,7 +98,8 @@ def environment() -> dict[str, Any]:
             "machine": platform.machine(), "kernel": platform.release(),
             "voicesync": voicesync.__version__, "websocket-client": websocket.__version__,
             "websockets": websockets.__version__, "commit": commit,
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "loadavg_1m": round(os.getloadavg()[0], 2)}  # other work on the box skews figures
 
 
 def main() -> None:
@@ -117,7 +118,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))  # voicesync from this tree, for its version
 
     results: dict[str, list[dict[str, Any]]] = {client: [] for client in CLIENTS}
-    started = time.monotonic()
+    started, load_before = time.monotonic(), round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="voicesync-bench-") as tmp:
         for calls in levels:
             workload = Workload(calls, turns, gap)
@@ -125,7 +126,8 @@ def main() -> None:
                 print(f"# {client}: {calls} calls x {turns} turns ...", file=sys.stderr,
                       flush=True)
                 results[client].append(run_one(client, workload, Path(tmp)))
-    run = {"environment": environment(), "workload": {"turns": turns, "gap_s": gap},
+    env = {**environment(), "loadavg_1m_before": load_before}
+    run = {"environment": env, "workload": {"turns": turns, "gap_s": gap},
            "elapsed_s": round(time.monotonic() - started, 1), "results": results}
     table = markdown(run)
     if not args.quick:
