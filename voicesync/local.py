@@ -29,6 +29,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -243,6 +244,7 @@ class Session:
         """
         sim = self._require_sim()
         self.attach(agent)
+        _wait_phones(sim, agent, self.timeout)
         since = sim.mark()
         call = sim.ring(agent.id, from_, to, timeout=self.timeout)
         narrator = _Narrator(self, sim, call.call_id, since, live=True, echo_caller=echo_caller)
@@ -307,6 +309,18 @@ def run(agent: Agent, caller: Sequence[Step] = (), **session: Any) -> None:
 
 def _has_greeting(agent: Agent) -> bool:
     return bool(agent.config.get("greeting")) or callable(type(agent).greeting)
+
+
+def _wait_phones(sim: Simulator, agent: Agent, timeout: float) -> None:
+    """The agent is acknowledged before the simulator has read its `channel.add` frames."""
+    phones = {ref for ref in agent.channels if ref.startswith(("+", "sip:"))}
+    deadline = time.monotonic() + timeout
+    while True:
+        since = sim.mark()
+        if phones <= set(sim.wait_agent(agent.id, timeout).channels):
+            return
+        sim.wait_frame(event="channel.added", since=since,
+                       timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _drive(sim: Simulator, call: SimCall, steps: Sequence[Step], timeout: float, *,
