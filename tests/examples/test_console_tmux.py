@@ -34,6 +34,8 @@ def pressed(event, call):
     call.say("You pressed " + event.digit)
 """
 
+CONSOLE = (sys.executable, "-m", "voicesync", "console")
+
 
 class Terminal:
     """One tmux server of its own, running one command in a 160x60 window."""
@@ -82,22 +84,22 @@ def agent_file(tmp_path: Path) -> str:
 
 
 def test_conversation_with_barge_in_and_hangup(terminal: Terminal, agent_file: str) -> None:
-    terminal.start(sys.executable, "-m", "voicesync", "console", agent_file, "--agent", "parrot",
-                   "--words-per-second", "8")
-    terminal.shows("bot:    Parrot here.")
-    terminal.keys("hello there", "Enter")
-    terminal.shows("bot:    You said hello there. I will")
-    terminal.keys("wait a second", "Enter")  # typed while the bot is still talking
-    terminal.shows("[cut off by the caller]")
-    terminal.shows("bot:    You said wait a second.")
-    terminal.keys("/hangup", "Enter")
-    terminal.shows("[call ended: hangup]")
-    terminal.shows("EXIT=0")
+    terminal.start(*CONSOLE, agent_file, "--agent", "parrot", "--words-per-second", "8")
+    for keys, expected in [
+        ("", "bot:    Parrot here."),
+        ("hello there", "bot:    You said hello there. I will"),
+        ("wait a second", "[cut off by the caller]"),  # typed while the bot is still talking
+        ("", "bot:    You said wait a second."),
+        ("/hangup", "[call ended: hangup]"),
+        ("", "EXIT=0"),
+    ]:
+        if keys:
+            terminal.keys(keys, "Enter")
+        terminal.shows(expected)
 
 
 def test_keypad_and_end_of_input(terminal: Terminal, agent_file: str) -> None:
-    terminal.start(sys.executable, "-m", "voicesync", "console", agent_file, "--agent", "keypad",
-                   "--words-per-second", "20")
+    terminal.start(*CONSOLE, agent_file, "--agent", "keypad", "--words-per-second", "20")
     terminal.shows("/hangup")
     terminal.keys("/press 42", "Enter")
     terminal.shows("caller: [pressed 4]")
