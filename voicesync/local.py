@@ -97,6 +97,9 @@ class Session:
         words_per_second: the simulated bot's speaking pace.
         out: where the conversation is printed (default: stdout).
         timeout: the longest wait for any one thing in a scripted call.
+
+    If logging is not configured, `start` sends WARNING and above to stderr, so an error
+    in a handler shows up in an example's output instead of vanishing.
     """
 
     def __init__(self, *, local: bool | None = None, model: bool | None = None,
