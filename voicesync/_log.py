@@ -9,7 +9,7 @@ logger = logging.getLogger("voicesync")
 
 # Wire keys whose values are credentials (PROTOCOL.md §2.2, §3.7).
 _SECRET_FIELD = re.compile(
-    r'("(?:api_key|accessToken|verifyToken|appSecret|token|authorization)"\s*:\s*)"[^"]*"',
+    r'("(?:api_key|accessToken|verifyToken|appSecret|authorization)"\s*:\s*)"[^"]*"',
     re.IGNORECASE,
 )
 REDACTED = "[redacted]"
