@@ -19,7 +19,7 @@ PUBLIC = {
     "RequestRejectedError", "RequestTimeout", "RingingCall", "SayHandle",
     "ServerAtCapacityError", "ServerError", "SpeechEvent", "Tool", "ToolCall",
     "ToolCallRequest", "Turn", "TurnSignal", "UserMessage", "UserSpeaking", "VoiceSyncError",
-    "__version__", "llm", "tool", "ProviderError",
+    "__version__", "llm", "local", "tool", "ProviderError",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from voicesync import llm as llm
+from voicesync import llm as llm, local as local
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
 from voicesync.call import Call as Call, RingingCall as RingingCall, SayHandle as SayHandle
@@ -108,6 +108,7 @@ __all__ = [
     "VoiceSyncError",
     "__version__",
     "llm",
+    "local",
     "tool",
 ]
 

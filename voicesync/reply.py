@@ -41,7 +41,7 @@ class ReplyStream:
     def __init__(
         self, call_id: str, message_id: str, in_reply_to: str,
         send: Callable[[dict[str, Any]], bool], on_done: Callable[[ReplyStream], None],
-        cut_reason: Callable[[], str] | None = None,
+        *, cut_reason: Callable[[], str] | None = None,
     ) -> None:
         self.call_id = call_id
         self.message_id = message_id
