@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from voicesync import _codec
-from voicesync._log import debug_enabled, redact
+from voicesync._log import REDACTED, debug_enabled, redact
 from voicesync._transport import CLOSE_POLICY, FrameTooLargeError, Transport
 from voicesync.errors import (
     AuthenticationError,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _DISPLACED_CODE = 4001
+_SECRET_MIN = 16  # shorter keys (tests, "local-dev") are not secrets and would mangle frames
 
 
 class Reader:
@@ -149,6 +150,9 @@ class Reader:
             received = time.monotonic()
             client._last_rx = received
             client._count("frames_received")
+            key = client._api_key
+            if len(key) >= _SECRET_MIN and key in text:  # a server echoing the key back
+                text = text.replace(key, REDACTED)     # must not spread it to logs or apps
             try:
                 frame = _codec.loads(text)
             except ProtocolError as exc:
