@@ -7,6 +7,7 @@ from typing import Any
 
 import requests
 
+from voicesync._log import redact
 from voicesync.errors import AuthenticationError, ConnectError, ServerError
 
 
@@ -29,6 +30,7 @@ def rest_get(url: str, params: Mapping[str, str], api_key: str,
             f"the platform refused the API key for {url} (HTTP {response.status_code})", url=url)
     if response.status_code >= 400:
         detail = data.get("detail") or data.get("error") or f"HTTP {response.status_code}"
+        detail = redact(str(detail), api_key)  # a server may echo the key back
         raise ServerError(f"{url} failed: {detail}", code=str(response.status_code),
                           server_message=str(detail))
     return data
