@@ -56,6 +56,8 @@ class ScriptedPeer:
         self.agent_reply: AgentReply = created
         self.http_status = http_status
         self.answer_pings = True
+        #: (status, JSON body) for plain HTTP requests off /client (the REST calls)
+        self.rest_reply: tuple[int, dict[str, Any]] | None = None
         self._ssl = ssl_context
         self._cond = threading.Condition()
         self._conns: list[ServerConnection] = []
@@ -63,6 +65,7 @@ class ScriptedPeer:
         self.received: list[Rx] = []
         self.close_codes: list[int | None] = []
         self.handshakes = 0
+        self.requests: list[tuple[str, list[tuple[str, str]]]] = []  # (path, headers)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -189,6 +192,11 @@ class ScriptedPeer:
     # ------------------------------------------------------------------ server side
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        with self._cond:
+            self.requests.append((request.path, list(request.headers.raw_items())))
+        if self.rest_reply is not None and not request.path.startswith("/client"):
+            status, body = self.rest_reply
+            return conn.respond(HTTPStatus(status), json.dumps(body))
         if self.http_status is not None:
             status = HTTPStatus(self.http_status)
             return conn.respond(status, f"{status.phrase}\n")

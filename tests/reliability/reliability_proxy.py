@@ -65,6 +65,7 @@ class _Link:
             if self.pair.killed:
                 return
             if data and self.proxy.blackholed:
+                self.proxy._count(len(data), swallowed=True)
                 continue  # swallowed: the peer sees an open, silent connection
             self.proxy._count(len(data))
             with self.cond:
@@ -176,6 +177,7 @@ class FaultProxy:
         self.blackholed = False
         self.accepted = 0
         self.bytes_forwarded = 0
+        self.bytes_swallowed = 0  # read and dropped while black-holed
         self._restarter: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -272,6 +274,11 @@ class FaultProxy:
         with self._lock:
             return len(self._pairs)
 
+    def wait_swallowed(self, count: int, timeout: float) -> bool:
+        """Block until at least `count` bytes were swallowed by the black hole."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.bytes_swallowed >= count, timeout)
+
     def wait_accepted(self, count: int, timeout: float) -> bool:
         """Block until `count` connections were accepted in total."""
         with self._lock:
@@ -290,9 +297,13 @@ class FaultProxy:
         with self._lock:
             return max(0.0, latency + self._rng.uniform(-jitter, jitter))
 
-    def _count(self, n: int) -> None:
+    def _count(self, n: int, *, swallowed: bool = False) -> None:
         with self._lock:
-            self.bytes_forwarded += n
+            if swallowed:
+                self.bytes_swallowed += n
+            else:
+                self.bytes_forwarded += n
+            self._lock.notify_all()
 
     def _forget(self, pair: _Pair) -> None:
         with self._lock:
