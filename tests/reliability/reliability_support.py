@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from helpers import sdk_threads, until
-from reliability_peer import Rx
+from reliability_peer import Rx, ScriptedPeer
 
 import voicesync
 from voicesync._backoff import Backoff
@@ -87,6 +87,20 @@ class StreamingAgent:
 
     def next_stream(self, timeout: float = 5.0) -> ReplyStream:
         return self.streams.get(timeout=timeout)
+
+    def serve(self) -> None:
+        """Connect the client and wait until the agent is registered."""
+        client = self.agent.client
+        assert client is not None
+        client.connect(timeout=5.0)
+        self.agent.wait_ready(5.0)
+
+    def start(self, peer: ScriptedPeer, call_id: str) -> ReplyStream:
+        """A call on `peer` and one turn; returns the reply stream once a chunk is out."""
+        peer.start_call(self.agent.id, call_id)
+        peer.turn(self.agent.id, call_id, f"m-{call_id}")
+        peer.wait_frame(chunk_of(call_id), 5.0, what=f"a chunk of {call_id}")
+        return self.next_stream()
 
 
 def chunk_of(call_id: str) -> Callable[[Rx], bool]:

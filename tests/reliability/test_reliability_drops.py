@@ -30,14 +30,6 @@ FIRST_RETRY = FAST_BACKOFF.initial * (1 + FAST_BACKOFF.jitter)
 SLACK = 1.0
 
 
-def _start_streaming(peer: ScriptedPeer, bot: StreamingAgent,
-                     call_id: str) -> voicesync.ReplyStream:
-    peer.start_call("support", call_id)
-    peer.turn("support", call_id, f"m-{call_id}")
-    peer.wait_frame(chunk_of(call_id), 5.0, what=f"a chunk of {call_id}")
-    return bot.next_stream()
-
-
 def _assert_recovered(peer: ScriptedPeer, bot: StreamingAgent, conn: int,
                       dead_call: str) -> None:
     """Agent and channel re-registered on connection `conn`; a new call streams there;
@@ -48,7 +40,7 @@ def _assert_recovered(peer: ScriptedPeer, bot: StreamingAgent, conn: int,
                     and rx.frame.get("ref") == "+15550002222", 5.0, what="channel.add again")
     bot.agent.wait_ready(5.0)
     new_call = f"{dead_call}-next"
-    stream = _start_streaming(peer, bot, new_call)
+    stream = bot.start(peer, new_call)
     assert peer.wait_frame(chunk_of(new_call), 5.0).conn == conn
     stream.abort("test")
     stale = peer.frames(lambda rx: rx.conn >= conn and rx.frame.get("call_id") == dead_call)
@@ -60,9 +52,8 @@ def _drop_and_recover(
     fault: Callable[[], None], *, expect_reason: Callable[[str], bool],
 ) -> None:
     bot = StreamingAgent(client)
-    client.connect(timeout=5.0)
-    bot.agent.wait_ready(5.0)
-    stream = _start_streaming(peer, bot, "CA1")
+    bot.serve()
+    stream = bot.start(peer, "CA1")
     call = bot.agent.call("CA1")
     assert call is not None
 
@@ -103,9 +94,8 @@ def test_tcp_reset_or_fin(peer: ScriptedPeer, proxy: FaultProxy,
     client = make_client(ping_interval=5.0, ping_timeout=30.0)  # the heartbeat can't help
     events = ClientEvents(client)
     bot = StreamingAgent(client)
-    client.connect(timeout=5.0)
-    bot.agent.wait_ready(5.0)
-    stream = _start_streaming(peer, bot, "CA1")
+    bot.serve()
+    stream = bot.start(peer, "CA1")
     t0 = time.monotonic()
     proxy.reset() if fault == "reset" else proxy.cut()
     assert stream.aborted.wait(1.0)
@@ -125,9 +115,8 @@ def test_server_restart_same_port(peer: ScriptedPeer, proxy: FaultProxy,
     client = make_client()
     events = ClientEvents(client)
     bot = StreamingAgent(client)
-    client.connect(timeout=5.0)
-    bot.agent.wait_ready(5.0)
-    _start_streaming(peer, bot, "CA1")
+    bot.serve()
+    bot.start(peer, "CA1")
     proxy.stop_listening()
     proxy.cut()
     events.wait("disconnected")
@@ -159,8 +148,7 @@ def test_timed_restart_with_pause(peer: ScriptedPeer, proxy: FaultProxy,
     client = make_client()
     events = ClientEvents(client)
     bot = StreamingAgent(client, chunks=3, interval=0.0)
-    client.connect(timeout=5.0)
-    bot.agent.wait_ready(5.0)
+    bot.serve()
     port = proxy.port
     proxy.restart(pause=1.0)
     events.wait("connected", count=2, timeout=1.0 + FAST_BACKOFF.maximum * 1.25 + SLACK)
@@ -180,14 +168,11 @@ def test_drop_right_after_a_chunk(peer: ScriptedPeer, proxy: FaultProxy,
     client = make_client()
     events = ClientEvents(client)
     bot = StreamingAgent(client)
-    client.connect(timeout=5.0)
-    bot.agent.wait_ready(5.0)
-    peer.start_call("support", "CA1")
-    peer.turn("support", "CA1", "m1")
+    bot.serve()
+    stream = bot.start(peer, "CA1")
     first: Rx = peer.wait_frame(chunk_of("CA1"), 5.0)
     call = bot.agent.call("CA1")
     proxy.reset()
-    stream = bot.next_stream()
     assert stream.aborted.wait(2.0)
     assert stream.abort_reason == "disconnected"
     assert stream.write("late") is False

@@ -44,12 +44,8 @@ def test_black_hole_detected_by_heartbeat(peer: ScriptedPeer, proxy: FaultProxy,
                          connect_timeout=10.0)
     events = ClientEvents(client)
     bot = StreamingAgent(client)
-    client.connect(timeout=5.0)
-    bot.agent.wait_ready(5.0)
-    peer.start_call("support", "CA1")
-    peer.turn("support", "CA1", "m1")
-    peer.wait_frame(chunk_of("CA1"), 5.0)
-    stream = bot.next_stream()
+    bot.serve()
+    stream = bot.start(peer, "CA1")
 
     proxy.blackhole()
     t0 = time.monotonic()
@@ -78,16 +74,13 @@ def test_close_while_black_holed_and_connected(peer: ScriptedPeer, proxy: FaultP
     """3/11: close() against a connected, black-holed peer returns ≤ 2 s, no leak."""
     client = make_client(ping_interval=5.0, ping_timeout=30.0)
     bot = StreamingAgent(client)
-    client.connect(timeout=5.0)
-    bot.agent.wait_ready(5.0)
-    peer.start_call("support", "CA1")
-    peer.turn("support", "CA1", "m1")
-    peer.wait_frame(chunk_of("CA1"), 5.0)
+    bot.serve()
+    stream = bot.start(peer, "CA1")
     proxy.blackhole()
     t0 = time.monotonic()
     client.close()
     assert time.monotonic() - t0 <= 2.0
-    assert bot.next_stream().aborted.is_set()
+    assert stream.aborted.is_set()
     assert_no_thread_leak(thread_baseline, timeout=1.0)
 
 
@@ -109,8 +102,7 @@ def test_latency_no_false_disconnect_and_order_kept(
             got_all.set()
 
     bot.agent.on("x.tick", on_tick)
-    client.connect(timeout=5.0)
-    bot.agent.wait_ready(5.0)
+    bot.serve()
     peer.start_call("support", "CA1")
     peer.turn("support", "CA1", "m1")
     for n in range(total):  # 300 inbound frames, in bursts, while the reply streams out
