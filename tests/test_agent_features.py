@@ -13,7 +13,7 @@ from helpers import CANARY_KEY, until
 
 import voicesync
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ev-replay.json"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ev-replay.json"  # from PROTOCOL.md §10
 
 
 def connected(client: voicesync.Client, agent_id: str = "support",
