@@ -65,6 +65,7 @@ class _Link:
             if self.pair.killed:
                 return
             if data and self.proxy.blackholed:
+                self.pair.swallowed += len(data)
                 self.proxy._count(len(data), swallowed=True)
                 continue  # swallowed: the peer sees an open, silent connection
             self.proxy._count(len(data))
@@ -110,6 +111,7 @@ class _Pair:
         self.proxy = proxy
         self.down, self.up = down, up
         self.killed = False
+        self.swallowed = 0
         self._lock = threading.Lock()
         self._halves = 0
         n = next(_names)
@@ -274,10 +276,15 @@ class FaultProxy:
         with self._lock:
             return len(self._pairs)
 
-    def wait_swallowed(self, count: int, timeout: float) -> bool:
-        """Block until at least `count` bytes were swallowed by the black hole."""
+    def wait_swallowed(self, connection: int, count: int, timeout: float) -> bool:
+        """Block until the black hole swallowed `count` bytes of the `connection`-th
+        proxied connection (1-based)."""
+        def enough() -> bool:
+            pairs = self._all_pairs
+            return len(pairs) >= connection and pairs[connection - 1].swallowed >= count
+
         with self._lock:
-            return self._lock.wait_for(lambda: self.bytes_swallowed >= count, timeout)
+            return self._lock.wait_for(enough, timeout)
 
     def wait_accepted(self, count: int, timeout: float) -> bool:
         """Block until `count` connections were accepted in total."""

@@ -176,8 +176,13 @@ def test_frame_over_the_cap_closes_1009_and_reconnects(
         peer.send_fragments([text[i:i + step] for i in range(0, len(text), step)])
     else:
         peer.send(text)
-    assert peer.wait_closed(1, 5.0) == [1009]
-    events.wait("disconnected")
+    with LogRecords() as logs:
+        # The SDK stops reading at the header and closes with 1009; with the rest of
+        # the payload unread, its kernel may reset the socket before the peer reads that
+        # close frame, so the peer sees 1009 or an abrupt end (None).
+        assert peer.wait_closed(1, 5.0) in ([1009], [None])
+        events.wait("disconnected")
+    assert any("(1009)" in m for m in logs.messages(logging.WARNING))
     events.wait("connected", timeout=5.0)
     peer.wait_frame(lambda rx: rx.conn == 2 and rx.frame.get("event") == "agent.create", 5.0)
     assert connected.stats().oversize_frames == 1
