@@ -61,7 +61,7 @@ class Lanes:
     ) -> None:
         self._on_error = on_error
         self._max_workers = max_workers
-        self._max_backlog = max_backlog
+        self.max_backlog = max_backlog
         self._idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
@@ -85,7 +85,7 @@ class Lanes:
             lane = self._lanes.get(key)
             if lane is None:
                 lane = self._lanes[key] = _Lane(key)
-            if len(lane.tasks) >= self._max_backlog:
+            if len(lane.tasks) >= self.max_backlog:
                 self.dropped += 1
                 return False
             lane.tasks.append(task)

@@ -34,6 +34,7 @@ from voicesync.errors import (
     ConfigurationError,
     ConnectionClosedError,
     ConnectTimeout,
+    EventsDroppedError,
     VoiceSyncError,
 )
 from voicesync.events import ToolCall
@@ -136,6 +137,9 @@ class Client:
         self._dead_reason: str | None = None
         self._last_rx = time.monotonic()
         self._closed = False
+        self._unreported_drops = 0
+        self._drop_report_due = False
+        self._last_drop_report = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -351,13 +355,42 @@ class Client:
                     self._handler_failed(exc, lane)
 
         if not self._lanes.submit(lane, invoke, received_at=received_at) and not self._closed:
-            logger.warning("lane %s backlog full: an event was dropped (%d so far)",
-                           lane, self._lanes.dropped)
-            if lane == _CLIENT_LANE:  # `error` handlers are that lane: counted and logged only
+            self._dropped(lane)
+
+    def _dropped(self, lane: str) -> None:
+        """Count a dropped event; report the first at once, then at most once a second.
+
+        Reports go through the `error` event on the heartbeat thread, slow-consumer
+        style, so a flood is not answered with a flood. Drops of the `error` lane itself
+        are counted and logged only.
+        """
+        if lane == _CLIENT_LANE:
+            logger.warning("error handlers are too far behind: a report was dropped")
+            return
+        with self._lock:
+            self._unreported_drops += 1
+            if self._drop_report_due:
                 return
-            self._report(VoiceSyncError(
-                f"handlers of {lane} are too far behind; an event was dropped "
-                f"({self._lanes.dropped} so far). Keep handlers short or hand work off."))
+            self._drop_report_due = True
+            delay = max(0.0, self._last_drop_report + 1.0 - time.monotonic())
+        if self._heartbeat is not None:
+            self._heartbeat.schedule(delay, self._report_drops)
+        else:
+            self._report_drops()
+
+    def _report_drops(self) -> None:
+        with self._lock:
+            count, self._unreported_drops = self._unreported_drops, 0
+            self._drop_report_due = False
+            self._last_drop_report = time.monotonic()
+        if count:
+            total = self._lanes.dropped
+            logger.warning("%d event(s) dropped: handlers too far behind (%d in all)", count,
+                           total)
+            self._emit_client("error", EventsDroppedError(
+                f"{count} event(s) dropped because a call's handlers were more than "
+                f"{self._lanes.max_backlog} events behind ({total} in all); keep handlers "
+                "short or hand long work to your own threads", count=count, total=total))
 
     def _emit_client(self, name: str, *args: Any) -> None:
         handlers = self._listeners.get(name)

@@ -14,6 +14,7 @@ VoiceSyncError
 │   │   └── ServerAtCapacityError  the platform has no free slot (.used, .limit)
 │   ├── RequestRejectedError       a history/prompt request came back with an error
 │   └── CallFailedError            an outbound call was not answered (.reason)
+├── EventsDroppedError         handlers fell too far behind; events past the bound (.count)
 ├── RequestTimeout             an acknowledgement did not arrive in time (also a TimeoutError)
 └── ReplyStreamClosedError     write() after end()
 ```
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ConnectionClosedError",
+    "EventsDroppedError",
     "ProtocolError",
     "RegistrationError",
     "ReplyStreamClosedError",
@@ -145,6 +147,19 @@ class CallFailedError(ServerError):
         super().__init__(message, code=reason)
         self.reason = reason
         self.call_id = call_id
+
+
+class EventsDroppedError(VoiceSyncError):
+    """Events were dropped because a call's handlers fell more than the backlog behind.
+
+    `count` is how many since the previous report (reports come at most once a
+    second); `total` is how many in the client's life.
+    """
+
+    def __init__(self, message: str, *, count: int, total: int) -> None:
+        super().__init__(message)
+        self.count = count
+        self.total = total
 
 
 class RequestTimeout(VoiceSyncError, TimeoutError):
