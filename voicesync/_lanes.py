@@ -65,6 +65,10 @@ class Lanes:
         self._idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
+        self._want = threading.Condition(self._lock)  # wakes the spawner
+        self._to_spawn = 0  # workers asked for, not yet created by the spawner
+        self._starting = 0  # workers asked for, not yet taking work
+        self._spawner: threading.Thread | None = None
         self._lanes: dict[str, _Lane] = {}
         self._ready: collections.deque[_Lane] = collections.deque()
         self._idle = 0
@@ -93,20 +97,45 @@ class Lanes:
                 return True
             lane.scheduled = True
             self._ready.append(lane)
-            if len(self._ready) > self._idle and len(self._threads) < self._max_workers:
-                self._spawn()
+            grow = (len(self._ready) > self._idle + self._starting
+                    and len(self._threads) + self._to_spawn < self._max_workers)
+            if grow:
+                self._to_spawn += 1
+                self._starting += 1
+                self._want.notify()
             else:
                 self._work.notify()
+            start_spawner = grow and self._spawner is None
+            if start_spawner:
+                self._spawner = threading.Thread(
+                    target=self._spawn_loop, name="voicesync-spawner", daemon=True)
+        if start_spawner:
+            assert self._spawner is not None
+            self._spawner.start()
         return True
 
-    def _spawn(self) -> None:
-        thread = threading.Thread(
-            target=self._run, name=f"voicesync-handler-{next(self._names)}", daemon=True)
-        self._threads.add(thread)
-        thread.start()
+    def _spawn_loop(self) -> None:
+        """Start workers on request. Thread.start() waits until the new thread runs,
+        which under load means winning the GIL; doing it here keeps that wait off the
+        reader thread, so a burst of new calls never stalls reading."""
+        while True:
+            with self._lock:
+                while not self._to_spawn and not self._closed:
+                    self._want.wait()
+                if self._closed:
+                    return
+                count, self._to_spawn = self._to_spawn, 0
+                threads = [threading.Thread(
+                    target=self._run, name=f"voicesync-handler-{next(self._names)}",
+                    daemon=True) for _ in range(count)]
+                self._threads.update(threads)
+            for thread in threads:
+                thread.start()
 
     def _run(self) -> None:
         me = threading.current_thread()
+        with self._lock:
+            self._starting -= 1
         while True:
             with self._lock:
                 while not self._ready:
@@ -162,7 +191,10 @@ class Lanes:
             for lane in self._lanes.values():
                 lane.tasks.clear()
             self._work.notify_all()
+            self._want.notify_all()
             threads = list(self._threads)
+            if self._spawner is not None:
+                threads.append(self._spawner)
         if pending:
             logger.info("closing: %d queued handler call(s) were not run", pending)
         current = threading.current_thread()
