@@ -30,6 +30,7 @@ class CallCore:
                  to: str, direction: str, transport: str, metadata: JsonDict,
                  greeting: str | None = None) -> None:
         self.platform = platform
+        self.sim_call: Any = None  # its SimCall wrapper, made on first use by the Simulator
         self.lock = platform.lock
         self.clock = platform.clock
         self.settings = platform.settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import threading
@@ -19,6 +20,9 @@ from voicesync.sim._settings import SimSettings
 from voicesync.sim._util import JsonDict, new_id, phone_call_id
 
 logger = logging.getLogger(__name__)
+
+
+KEEP_CALLS = 1000  # calls (live or ended) the simulator remembers for inspection
 
 
 @dataclass
@@ -58,7 +62,9 @@ class Platform:
         self.phones: dict[str, str] = {}
         self.lines: dict[str, SimConnection] = {}
         self.calls: dict[str, CallCore] = {}
-        self.all_calls: list[CallCore] = []
+        # Ended calls stay inspectable, but only the newest ones: a long-running simulator
+        # (a soak, a benchmark) must not grow with every call it ever ran.
+        self.all_calls: collections.deque[CallCore] = collections.deque(maxlen=KEEP_CALLS)
         self.tokens: dict[str, TokenGrant] = {}
         self.dev_callers: dict[int, list[Any]] = {}
         self._conn_ids = itertools.count(1)

@@ -72,7 +72,6 @@ class Simulator(SimSettings):
         self.model: Any = None
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
-        self._calls: dict[str, SimCall] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -244,9 +243,9 @@ class Simulator(SimSettings):
         return self._wait(lambda: platform.agent_for_number(to), timeout, f"an agent on {to}")
 
     def _wrap(self, core: Any) -> SimCall:
-        call = self._calls.get(core.call_id)
+        call: SimCall | None = core.sim_call
         if call is None:
-            call = self._calls[core.call_id] = SimCall(core)
+            call = core.sim_call = SimCall(core)
         return call
 
     @property
