@@ -28,6 +28,13 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # The entry stays in the heap until its due time (a call's 600 s max-duration
+        # timer, say): drop the callback now so it does not keep the call alive.
+        self.fn = _noop
+
+
+def _noop() -> None:
+    return None
 
 
 class Clock:
