@@ -136,8 +136,9 @@ def _sampler(ledger: Ledger, client: voicesync.Client, stop: threading.Event) ->
     proc = psutil.Process()
     while not stop.wait(5.0):
         # SDK-owned objects, apart from the in-process simulator's own growing records.
-        live = sum(isinstance(o, (voicesync.Call, voicesync.ReplyStream))
-                   for o in gc.get_objects())
+        # type(), not isinstance(): a dead weak proxy raises on isinstance().
+        live = sum(1 for o in gc.get_objects()
+                   if type(o) in (voicesync.Call, voicesync.ReplyStream))
         with ledger.lock:
             ledger.samples.append((time.monotonic(), proc.memory_info().rss,
                                    len(sdk_threads()), client.stats().active_calls, live))
