@@ -243,15 +243,13 @@ def _s(frame: Mapping[str, Any], key: str, default: str = "") -> str:
 
 
 def _n(frame: Mapping[str, Any], key: str, default: float = 0.0) -> float:
-    value = frame.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return default
-    return float(value)
+    value = number_field(frame, key)
+    return default if value is None else value
 
 
 def _i(frame: Mapping[str, Any], key: str) -> int:
-    value = frame.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    value = int_field(frame, key)
+    return 0 if value is None else value
 
 
 def call_id_of(frame: Mapping[str, Any]) -> str | None:
@@ -336,7 +334,14 @@ def text_field(frame: Mapping[str, Any], key: str) -> str:
     return _s(frame, key)
 
 
+def int_field(frame: Mapping[str, Any], key: str) -> int | None:
+    """An integer field (booleans are not integers on the wire), or None."""
+    value = frame.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def number_field(frame: Mapping[str, Any], key: str) -> float | None:
+    """A numeric field (not a boolean) as a float, or None."""
     value = frame.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None

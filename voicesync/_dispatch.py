@@ -321,7 +321,7 @@ class Dispatcher:
             message_id, word = _codec.text_field(frame, "message_id"), _codec.text_field(
                 frame, "word")
             call._bot_word(message_id, word)
-            call.history.bot_word(message_id, word, _index(frame.get("word_index")))
+            call.history.bot_word(message_id, word, _codec.int_field(frame, "word_index"))
             self._emit(call, "bot.word", frame, received_at)
 
     def _bot_finished(self, frame: Frame, received_at: float) -> None:
@@ -345,7 +345,7 @@ class Dispatcher:
         call._bot_done()
         call._settle_says(message_id, True)
         call.history.bot_interrupted(
-            message_id, words_spoken=_index(frame.get("words_spoken")))
+            message_id, words_spoken=_codec.int_field(frame, "words_spoken"))
         self._emit(call, "bot.interrupted", frame, received_at)
 
     def _message_confirmed(self, frame: Frame, received_at: float) -> None:
@@ -431,6 +431,3 @@ class Dispatcher:
 def _ignore(frame: Frame, received_at: float) -> None:
     return None
 
-
-def _index(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
