@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from helpers import until
+
 from voicesync._lanes import Lanes
 
 
@@ -74,3 +76,16 @@ def test_close_returns_by_the_deadline_with_a_blocked_handler() -> None:
     assert time.monotonic() - t0 < 1.0
     assert stuck and stuck[0].startswith("voicesync-handler-")
     gate.set()
+
+
+def test_close_right_after_the_first_submits_joins_every_thread() -> None:
+    """close() can land while the spawner has created workers it has not started yet
+    (or before the spawner itself runs): it must never try to join an unstarted thread,
+    and every thread it started ends."""
+    before = set(threading.enumerate())
+    for _ in range(200):
+        lanes = _lanes()
+        for key in range(8):
+            lanes.submit(str(key), lambda: None)
+        assert lanes.close(time.monotonic() + 2) == []
+    until(lambda: not set(threading.enumerate()) - before, 5.0, "every lane thread ended")

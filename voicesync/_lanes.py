@@ -105,13 +105,12 @@ class Lanes:
                 self._want.notify()
             else:
                 self._work.notify()
-            start_spawner = grow and self._spawner is None
-            if start_spawner:
+            if grow and self._spawner is None:
+                # Started under the lock (once per client) so close() never sees a
+                # spawner it cannot join; the new thread does not need the lock to start.
                 self._spawner = threading.Thread(
                     target=self._spawn_loop, name="voicesync-spawner", daemon=True)
-        if start_spawner:
-            assert self._spawner is not None
-            self._spawner.start()
+                self._spawner.start()
         return True
 
     def _spawn_loop(self) -> None:
@@ -192,12 +191,18 @@ class Lanes:
                 lane.tasks.clear()
             self._work.notify_all()
             self._want.notify_all()
-            threads = list(self._threads)
-            if self._spawner is not None:
-                threads.append(self._spawner)
+            spawner = self._spawner
         if pending:
             logger.info("closing: %d queued handler call(s) were not run", pending)
         current = threading.current_thread()
+        # The spawner first: it may be between creating a batch of workers and starting
+        # them, and a thread that was never started cannot be joined.
+        if spawner is not None and spawner is not current:
+            spawner.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            threads = [t for t in self._threads if t.ident is not None]
+        if spawner is not None:
+            threads.append(spawner)
         for thread in threads:
             if thread is not current:
                 thread.join(max(0.0, deadline - time.monotonic()))
