@@ -40,6 +40,28 @@ class SimAgent:
     channels: dict[str, JsonDict]
 
 
+class _CloseRaceFilter(logging.Filter):
+    """Drop websockets' "unexpected internal error" that is an EOFError.
+
+    When a closing handshake outlives `close_timeout`, websockets closes the socket from
+    the closing thread while its reader thread may already hold bytes it read; feeding
+    them after the end of stream raises EOFError, which websockets logs as an internal
+    error with a traceback. The connection was being closed either way, so it is noise:
+    it is kept at DEBUG instead.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, EOFError) and record.getMessage() == "unexpected internal error":
+            logger.debug("websockets: data after the end of a closing connection ignored")
+            return False
+        return True
+
+
+_ws_logger = logging.getLogger("voicesync.sim.websockets")
+_ws_logger.addFilter(_CloseRaceFilter())
+
+
 class _NamedConnection(ServerConnection):
     """websockets' connection, with its reader thread named like the simulator's others."""
 
@@ -83,7 +105,8 @@ class Simulator(SimSettings):
         server = serve(self._serve_connection, self.host, self._port,
                        process_request=make_process_request(self._platform, lambda: self.http_url),
                        compression=None, ping_interval=None, close_timeout=1.0,
-                       open_timeout=1.5, max_size=4 << 20, create_connection=_NamedConnection)
+                       open_timeout=1.5, max_size=4 << 20, create_connection=_NamedConnection,
+                       logger=_ws_logger)
         self._server = server
         self._port = server.socket.getsockname()[1]
         self._thread = threading.Thread(target=server.serve_forever, name="voicesync-sim-server",
