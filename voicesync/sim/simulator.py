@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,26 +41,25 @@ class SimAgent:
     channels: dict[str, JsonDict]
 
 
-class _CloseRaceFilter(logging.Filter):
-    """Drop websockets' "unexpected internal error" that is an EOFError.
+class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets' own "websockets.server" logger, minus one false alarm.
 
     When a closing handshake outlives `close_timeout`, websockets closes the socket from
     the closing thread while its reader thread may already hold bytes it read; feeding
-    them after the end of stream raises EOFError, which websockets logs as an internal
-    error with a traceback. The connection was being closed either way, so it is noise:
-    it is kept at DEBUG instead.
+    them after the end of stream raises EOFError, which websockets logs as an
+    "unexpected internal error" with a traceback. The connection was being closed
+    either way, so that one record is kept at DEBUG instead.
     """
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, EOFError) and record.getMessage() == "unexpected internal error":
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if (level >= logging.ERROR and msg == "unexpected internal error"
+                and isinstance(sys.exc_info()[1], EOFError)):
             logger.debug("websockets: data after the end of a closing connection ignored")
-            return False
-        return True
+            return
+        super().log(level, msg, *args, **kwargs)
 
 
-_ws_logger = logging.getLogger("voicesync.sim.websockets")
-_ws_logger.addFilter(_CloseRaceFilter())
+_ws_logger = _ServerLog(logging.getLogger("websockets.server"))
 
 
 class _NamedConnection(ServerConnection):
