@@ -6,14 +6,20 @@ import collections
 import contextlib
 import errno
 import logging
+import os
+import select
 import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import websocket
+from websocket._http import _ssl_socket as ssl_socket
+from websocket._socket import DEFAULT_SOCKET_OPTION
+from websocket._url import get_proxy_info, parse_url
 
 from voicesync.errors import (
     AuthenticationError,
@@ -31,6 +37,7 @@ CLOSE_TOO_BIG = 1009
 _NO_STATUS = 1005
 _ABNORMAL = 1006
 _READ_AHEAD = 1 << 16
+_DIAL_SLICE = 0.05  # seconds between checks for close() while a TCP connect is pending
 
 
 class FrameTooLargeError(ConnectionClosedError):
@@ -49,6 +56,8 @@ class Transport:
         self._ssl = ssl_context
         self._ws: Any = None
         self._opening: Any = None  # the socket during open(), so close() can break it
+        self._dialing: socket.socket | None = None  # our own TCP socket during open()
+        self._cancelled = threading.Event()
         self._outbox: collections.deque[bytes] = collections.deque()  # frames not yet sent
         self._send_lock = threading.Lock()
 
@@ -60,13 +69,16 @@ class Transport:
             sslopt={"context": self._ssl} if self._ssl is not None else None,
         )
         self._opening = ws
+        deadline = time.monotonic() + timeout
         try:
-            ws.connect(url, timeout=timeout, suppress_origin=True)
+            sock = self._dial(url, deadline)
+            ws.connect(url, timeout=max(0.001, deadline - time.monotonic()),
+                       suppress_origin=True, socket=sock)
         except websocket.WebSocketTimeoutException as exc:
-            ws.shutdown()
+            self._abandon(ws)
             raise ConnectTimeout(f"could not reach {url} within {timeout:g} s", url=url) from exc
         except (websocket.WebSocketException, OSError) as exc:
-            ws.shutdown()
+            self._abandon(ws)
             if isinstance(exc, (socket.timeout, TimeoutError)):
                 raise ConnectTimeout(
                     f"could not reach {url} within {timeout:g} s", url=url) from exc
@@ -75,9 +87,67 @@ class Transport:
                     f"{url} refused the connection ({_describe(exc)}); check PINECALL_API_KEY",
                     url=url) from exc
             raise ConnectError(f"could not open {url}: {_describe(exc)}", url=url) from exc
+        self._dialing = None
         self._cap_frames(ws)
         ws.frame_buffer.recv = _ReadAhead(ws._recv)
         self._ws = ws
+
+    def _dial(self, url: str, deadline: float) -> socket.socket | None:
+        """Connect TCP (and TLS) ourselves, so that close() can break a connect whose SYNs
+        go unanswered: websocket-client only publishes its socket once connect() returns.
+
+        Returns None when a proxy is configured (http(s)_proxy): websocket-client then
+        dials through it, and only its upgrade can be broken.
+        """
+        host, port, _, secure = parse_url(url)
+        if get_proxy_info(host, secure)[0] is not None:
+            return None
+        err: OSError | None = None
+        for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0,
+                                                                   socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            self._dialing = sock
+            try:
+                self._connect(sock, address, deadline)
+            except OSError as exc:
+                sock.close()
+                if isinstance(exc, TimeoutError) or self._cancelled.is_set():
+                    raise
+                err = exc  # refused or unreachable: try the next address
+                continue
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            for option in DEFAULT_SOCKET_OPTION:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(*option)
+            if secure:
+                sock = ssl_socket(sock, {"context": self._ssl} if self._ssl else {}, host)
+                self._dialing = sock
+            return sock
+        raise err or OSError(f"no address for {host}")
+
+    def _connect(self, sock: socket.socket, address: Any, deadline: float) -> None:
+        """A non-blocking connect, watched in short slices so close() can cancel it."""
+        sock.setblocking(False)
+        code = sock.connect_ex(address)
+        while code in (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK):
+            if self._cancelled.is_set():
+                raise ConnectionAbortedError(errno.ECONNABORTED, "closed while connecting")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(errno.ETIMEDOUT, "timed out connecting")
+            _, writable, _ = select.select([], [sock], [], min(left, _DIAL_SLICE))
+            if writable:
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                break
+        if code:
+            raise OSError(code, os.strerror(code))
+        sock.setblocking(True)
+
+    def _abandon(self, ws: Any) -> None:
+        ws.shutdown()
+        sock, self._dialing = self._dialing, None
+        if sock is not None:
+            sock.close()
 
     def _cap_frames(self, ws: Any) -> None:
         # websocket-client has no size limit; refuse a frame from its header, before
@@ -184,10 +254,11 @@ class Transport:
         """
         ws = self._ws
         if ws is None:
-            sock = getattr(self._opening, "sock", None)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            self._cancelled.set()
+            for sock in (getattr(self._opening, "sock", None), self._dialing):
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
             return
         sock = getattr(ws, "sock", None)
         if sock is not None:

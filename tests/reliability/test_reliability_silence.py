@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from helpers import sdk_threads, until
 from reliability_peer import ScriptedPeer
 from reliability_proxy import FaultProxy
@@ -131,14 +130,10 @@ def _in_tcp_connect(thread_name: str) -> bool:
             while frame is not None:
                 names.add(frame.f_code.co_name)
                 frame = frame.f_back
-            return "_open_socket" in names
+            return "_connect" in names and "_dial" in names
     return False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a redial blocked in TCP connect (SYNs dropped) cannot be interrupted: websocket-client "
-    "owns that socket until connect() returns, so the daemon reader thread outlives close() "
-    "by up to connect_timeout (close() itself still returns within 2 s)"))
 def test_close_during_a_redial_whose_syn_is_dropped(
         peer: ScriptedPeer, proxy: FaultProxy, make_client: Callable[..., voicesync.Client],
         thread_baseline: set[str]) -> None:
