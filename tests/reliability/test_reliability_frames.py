@@ -171,12 +171,12 @@ def test_frame_over_the_cap_closes_1009_and_reconnects(
     head = json.dumps({"event": "x.big", "agent_id": "support", "call_id": CALL, "pad": ""})
     text = head.replace('"pad": ""', '"pad": "' + "a" * (CAP + 1 - len(head)) + '"')
     assert len(text.encode()) == CAP + 1
-    if fragmented:
-        step = 64 << 10
-        peer.send_fragments([text[i:i + step] for i in range(0, len(text), step)])
-    else:
-        peer.send(text)
-    with LogRecords() as logs:
+    with LogRecords() as logs:  # before sending: the SDK may log before send() returns
+        if fragmented:
+            step = 64 << 10
+            peer.send_fragments([text[i:i + step] for i in range(0, len(text), step)])
+        else:
+            peer.send(text)
         # The SDK stops reading at the header and closes with 1009; with the rest of
         # the payload unread, its kernel may reset the socket before the peer reads that
         # close frame, so the peer sees 1009 or an abrupt end (None).
