@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# A beat this late means the whole process was stalled (a C call holding the GIL, a
+# long GC, the machine swapping): the reader was frozen too, so the silence it measured
+# says nothing about the server. Such a beat pings and looks again after STALL_GRACE.
+STALL = 0.5
+STALL_GRACE = 1.0
+
 
 class Heartbeat:
     """Pings every `ping_interval` while connected; a peer silent for `ping_timeout`
@@ -29,6 +35,7 @@ class Heartbeat:
         self._order = itertools.count()
         self._stop = False
         self._last_ping = 0.0
+        self._due = 0.0  # when the current wait should end; lateness reveals a stall
         self._thread = threading.Thread(
             target=self._run, name="voicesync-heartbeat", daemon=True)
 
@@ -69,12 +76,20 @@ class Heartbeat:
                 if self._timers:
                     wait = min(wait, self._timers[0][0] - time.monotonic())
                 if not self._stop:
+                    self._due = time.monotonic() + max(wait, 0.001)
                     self._wake.wait(max(wait, 0.001))
 
     def _beat(self, now: float) -> float:
         """Ping when due and check liveness; returns seconds until the next check."""
         client = self._client
         silent = now - client._last_rx
+        stalled = now - self._due > STALL
+        if silent > client.ping_timeout and stalled:
+            logger.info("the process stalled for %.1f s; checking the server again before "
+                        "declaring it silent", now - self._due)
+            self._last_ping = now
+            client._send({"event": "ping"})
+            return min(STALL_GRACE, client.ping_timeout)
         if silent > client.ping_timeout:
             logger.warning("no frame from the server for %.1f s; reconnecting", silent)
             client._declare_dead("ping_timeout")

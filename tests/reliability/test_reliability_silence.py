@@ -160,3 +160,31 @@ def test_close_during_a_redial_whose_syn_is_dropped(
             filler.close()
             # Leave no stray reader behind for later tests' thread checks.
             until(lambda: "voicesync-reader" not in sdk_threads(), 6.0, what="the reader")
+
+
+def _hold_the_gil(seconds: float) -> float:
+    """Run C code that never lets go of the GIL for about `seconds`; returns how long."""
+    n = 1 << 23
+    t0 = time.monotonic()
+    sum(range(n))
+    n = int(n * seconds / max(time.monotonic() - t0, 1e-6))
+    t0 = time.monotonic()
+    sum(range(n))  # one C call: no other Python thread runs until it returns
+    return time.monotonic() - t0
+
+
+def test_a_stalled_process_is_not_taken_for_a_silent_server(
+        peer: ScriptedPeer, make_client: Callable[..., voicesync.Client]) -> None:
+    """3: a stall of the whole process (here the GIL held for over ping_timeout; in life
+    a long C call or GC pause) freezes the reader as much as the heartbeat: the heartbeat
+    notices it woke late, pings, and gives the reader time to read before judging."""
+    client = make_client(ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
+    events = ClientEvents(client)
+    client.connect(timeout=5.0)
+    pings = len(peer.frames(event_is("ping")))
+    until(lambda: len(peer.frames(event_is("ping"))) > pings, 5.0, what="a ping")
+    held = _hold_the_gil(2.5 * PING_TIMEOUT)
+    assert held > PING_TIMEOUT + 0.2, f"the GIL was held only {held:.2f} s"
+    pings = len(peer.frames(event_is("ping")))
+    until(lambda: len(peer.frames(event_is("ping"))) >= pings + 4, 5.0, what="pings after")
+    assert events.of("disconnected") == [] and client.connected
