@@ -107,6 +107,7 @@ def test_say_handle_reports_interruption(live: Any) -> None:
     sim.words_per_second = 20
     handle = call.say("this is a rather long announcement that the caller will cut off soon")
     queued = call.say("and this one was still waiting its turn")
+    sim.wait_frame(event="bot.reply", direction="in", message_id=queued.message_id)
     simcall.barge_in("stop", after_words=2)
     assert handle.wait(5) is True
     assert queued.wait(5) is True  # dropped from the platform's queue without a frame

@@ -108,8 +108,9 @@ def test_a_full_call_with_tools_and_a_barge_in(kind: str, model_sim: Simulator,
     assert stalled.done.wait(5), "the provider stream stayed open after the barge-in"
     assert stalled.disconnected_ns is not None and stalled.tokens_sent == 7
     # Measured on the stand-in's own clock: caller speaks -> bot.interrupted -> the SDK's
-    # reader aborts the reply -> the provider socket is shut down. A 30 s stall was running.
-    assert (stalled.disconnected_ns - barged_at) / 1e6 < 50
+    # reader aborts the reply -> the provider socket is shut down. A 30 s stall was running;
+    # how fast this is belongs to bench/, the bound only says it was not waited out.
+    assert (stalled.disconnected_ns - barged_at) / 1e6 < 2000
 
     # History holds only what the caller heard, with the cut-off mark.
     sdk_call = until(lambda: agent.call(caller.call_id), what="the SDK call")

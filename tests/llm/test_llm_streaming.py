@@ -169,8 +169,9 @@ def test_abort_while_the_model_stalls_closes_the_http_stream_at_once(
     thread.join(5)
     assert not thread.is_alive()
     assert record.disconnected_ns is not None
-    # The server's own clock says when it saw the hang-up; a 30 s stall was in progress.
-    assert (record.disconnected_ns - aborted_at) / 1e6 < 50
+    # The server's own clock says when it saw the hang-up; a 30 s stall was in progress
+    # (the bound says it was cut short, not how fast: that is bench/'s).
+    assert (record.disconnected_ns - aborted_at) / 1e6 < 2000
     assert outcome == {"text": "a b c"}
     assert stream.text == "a b c" and stream.writes_after_abort == 0
     assert record.tokens_sent == 3

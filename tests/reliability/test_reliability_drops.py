@@ -27,7 +27,7 @@ import voicesync
 # The longest a reconnect may take once the path is back: the first backoff step with
 # full jitter, plus a generous allowance for a loaded 2-core CI box.
 FIRST_RETRY = FAST_BACKOFF.initial * (1 + FAST_BACKOFF.jitter)
-SLACK = 1.0
+SLACK = 2.0  # thread hand-offs on a loaded 2-core machine; far below any heartbeat
 
 
 def _assert_recovered(peer: ScriptedPeer, bot: StreamingAgent, conn: int,
@@ -98,11 +98,12 @@ def test_tcp_reset_or_fin(peer: ScriptedPeer, proxy: FaultProxy,
     stream = bot.start(peer, "CA1")
     t0 = time.monotonic()
     proxy.reset() if fault == "reset" else proxy.cut()
-    assert stream.aborted.wait(1.0)
-    at, (reason,) = events.wait("disconnected", timeout=1.0)
-    assert at - t0 < 0.5, f"a {fault} took {at - t0:.3f} s to notice"
+    assert stream.aborted.wait(5.0)
+    at, (reason,) = events.wait("disconnected", timeout=5.0)
+    # "At once": the heartbeat (30 s here) played no part.
+    assert at - t0 < 2.0, f"a {fault} took {at - t0:.3f} s to notice"
     assert reason == "connection_lost"
-    events.wait("connected", count=2, timeout=FIRST_RETRY + SLACK)
+    events.wait("connected", count=2, timeout=FIRST_RETRY + SLACK + 3.0)
     _assert_recovered(peer, bot, conn=2, dead_call="CA1")
     client.close()
     assert_no_thread_leak(thread_baseline)
@@ -137,7 +138,7 @@ def test_server_restart_same_port(peer: ScriptedPeer, proxy: FaultProxy,
     _assert_recovered(peer, bot, conn=2, dead_call="CA1")
     # The backoff starts over once connected.
     proxy.reset()
-    events.wait("connected", count=3, timeout=FIRST_RETRY + SLACK)
+    events.wait("connected", count=3, timeout=FIRST_RETRY + SLACK + 3.0)
     client.close()
     assert_no_thread_leak(thread_baseline)
 
@@ -177,10 +178,11 @@ def test_drop_right_after_a_chunk(peer: ScriptedPeer, proxy: FaultProxy,
     assert stream.abort_reason == "disconnected"
     assert stream.write("late") is False
     assert stream.end() is False, "end() after a drop must not look like a success"
-    assert call is not None and call.ended
+    # The handler's failed write can abort the stream before the reader ends the call.
+    assert call is not None and call.wait_ended(5.0)
     assert call.send({"event": "bot.cancel", "call_id": "CA1"}) is False
     assert call.say("late").wait(1.0) is True  # settled at once, as cut
-    events.wait("connected", count=2, timeout=FIRST_RETRY + SLACK)
+    events.wait("connected", count=2, timeout=FIRST_RETRY + SLACK + 3.0)
     _assert_recovered(peer, bot, conn=2, dead_call="CA1")
     sent_on_first = peer.frames(lambda rx: rx.conn == first.conn and event_is(
         "bot.reply.stream")(rx) and rx.frame.get("action") == "end")

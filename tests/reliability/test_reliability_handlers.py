@@ -73,8 +73,8 @@ def test_blocked_or_raising_handler_leaves_everything_else_running(
         t0 = time.monotonic()
         peer.send({"event": "bot.interrupted", "agent_id": "support", "call_id": "CA-A",
                    "message_id": streams["CA-A"].message_id})
-        assert streams["CA-A"].aborted.wait(2.0)
-        assert time.monotonic() - t0 < 0.5
+        assert streams["CA-A"].aborted.wait(5.0)
+        assert time.monotonic() - t0 < 2.0  # not behind A's handler, blocked for 30 s
         assert streams["CA-A"].abort_reason == "bot.interrupted"
 
         # Call B is answered while A's handler is still blocked.

@@ -88,7 +88,8 @@ def test_conflict_retries_follow_the_server_hint(
     creates = [rx.at for rx in peer.frames(event_is("agent.create"))]
     assert len(creates) == 3
     gaps = [b - a for a, b in itertools.pairwise(creates)]
-    assert all(hint * 0.85 - 0.02 <= gap <= hint * 1.15 + 0.25 for gap in gaps), gaps
+    assert all(hint * 0.85 - 0.02 <= gap <= hint * 1.15 + 0.5 for gap in gaps), gaps
+    events.wait("error", count=2)  # reported on a handler thread, maybe after the ready
     conflicts = [args[0] for _, args in events.of("error")]
     assert len(conflicts) == 2
     assert all(isinstance(e, voicesync.ServerError) and e.code == "AGENT_CONFLICT"

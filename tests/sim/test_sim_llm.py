@@ -140,4 +140,5 @@ def test_a_new_turn_cancels_the_pending_one(sim: Simulator, ws: WsClient) -> Non
     ws.send({"event": "llm.ready", "call_id": call.call_id, "agent_id": "brain", "turn": 2})
     assert call.wait_reply(5) == "You said: second."
     call.wait_idle(5)
+    barrier(ws)  # the client has read every frame the simulator sent so far
     assert len(of(ws.frames, "bot.speaking")) == 1
