@@ -267,7 +267,7 @@ def test_soak_calls_under_random_faults(thread_baseline: set[str], quiet_sdk_log
         f"  fault noticed after: {detection}\n"
         f"  fault problems: {ledger.problems}\n"
         f"  RSS median MiB (2nd quarter -> last quarter): {rss_warm / 2**20:.1f} -> "
-        f"{rss_last / 2**20:.1f} (includes the simulator's records of every call); SDK "
+        f"{rss_last / 2**20:.1f} (the in-process simulator included); SDK "
         f"threads max: {threads_warm} -> {threads_last}; live Call+ReplyStream objects "
         f"max in the last quarter: {live_last}\n"
         f"  dropped events {stats.dropped_events}, malformed {stats.malformed_frames}, "
