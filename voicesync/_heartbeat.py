@@ -87,16 +87,18 @@ class Heartbeat:
         if silent > client.ping_timeout and stalled:
             logger.info("the process stalled for %.1f s; checking the server again before "
                         "declaring it silent", now - self._due)
-            self._last_ping = now
-            client._send({"event": "ping"})
+            self._ping(now)
             return min(STALL_GRACE, client.ping_timeout)
         if silent > client.ping_timeout:
             logger.warning("no frame from the server for %.1f s; reconnecting", silent)
             client._declare_dead("ping_timeout")
             return client.ping_interval
         if now - self._last_ping >= client.ping_interval:
-            self._last_ping = now
-            client._send({"event": "ping"})
+            self._ping(now)
         next_ping = self._last_ping + client.ping_interval - now
         deadline = client._last_rx + client.ping_timeout - now
         return max(0.001, min(next_ping, deadline + 0.001))
+
+    def _ping(self, now: float) -> None:
+        self._last_ping = now
+        self._client._send({"event": "ping"})

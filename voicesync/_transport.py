@@ -74,12 +74,9 @@ class Transport:
             sock = self._dial(url, deadline)
             ws.connect(url, timeout=max(0.001, deadline - time.monotonic()),
                        suppress_origin=True, socket=sock)
-        except websocket.WebSocketTimeoutException as exc:
-            self._abandon(ws)
-            raise ConnectTimeout(f"could not reach {url} within {timeout:g} s", url=url) from exc
         except (websocket.WebSocketException, OSError) as exc:
             self._abandon(ws)
-            if isinstance(exc, (socket.timeout, TimeoutError)):
+            if isinstance(exc, (websocket.WebSocketTimeoutException, TimeoutError)):
                 raise ConnectTimeout(
                     f"could not reach {url} within {timeout:g} s", url=url) from exc
             if getattr(exc, "status_code", None) in (401, 403):
