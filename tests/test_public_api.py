@@ -19,7 +19,8 @@ PUBLIC = {
     "RegistrationError", "ReplyRejected", "ReplyStream", "ReplyStreamClosedError",
     "RequestRejectedError", "RequestTimeout", "RingingCall", "SayHandle",
     "ServerAtCapacityError", "ServerError", "SpeechEvent", "Tool", "ToolCall",
-    "ToolCallRequest", "Turn", "TurnSignal", "UserMessage", "UserSpeaking", "VoiceSyncError",
+    "ToolCallRequest", "ToolError", "Turn", "TurnSignal", "UserMessage", "UserSpeaking",
+    "VoiceSyncError",
     "__version__", "llm", "local", "tool", "ProviderError",
 }
 

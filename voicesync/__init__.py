@@ -55,7 +55,7 @@ from voicesync.history import (
 )
 from voicesync.llm import ProviderError as ProviderError
 from voicesync.reply import AbortFlag as AbortFlag, ReplyStream as ReplyStream
-from voicesync.tools import Tool as Tool, tool as tool
+from voicesync.tools import Tool as Tool, ToolError as ToolError, tool as tool
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -103,6 +103,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolCallRequest",
+    "ToolError",
     "Turn",
     "TurnSignal",
     "UserMessage",

@@ -1,49 +1,31 @@
-"""Running a server-side model's tool calls on a handler thread (PROTOCOL.md §5.7)."""
+"""Answering a server-side model's tool calls on a handler thread (PROTOCOL.md §5.7)."""
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from voicesync import tools
+from voicesync.tools import Tool
 
 if TYPE_CHECKING:
     from voicesync.call import Call
     from voicesync.events import ToolCall
 
-logger = logging.getLogger(__name__)
 
-
-def tool_table(tools: list[Any]) -> dict[str, Any]:
+def tool_table(declared: list[Any]) -> dict[str, Tool[..., Any]]:
     """Runnable tools by name (plain dict tool definitions are declarations only)."""
-    return {tool.name: tool for tool in tools if hasattr(tool, "run") and hasattr(tool, "name")}
+    return {tool.name: tool for tool in declared if isinstance(tool, Tool)}
 
 
 def run_tool_calls(event: ToolCall, call: Call) -> None:
-    """Run each requested tool and answer with one `llm.tool_result`, in request order.
+    """Run the round's tools concurrently and answer with one `llm.tool_result`, in order.
 
-    A tool that raises, or an unknown tool, becomes an ``{"error": ...}`` result: the
-    model hears about it and the call goes on.
+    Each tool that asks for it gets `call`. A tool that raises or times out, or an unknown
+    tool, becomes an ``{"error": ...}`` result (the model hears about it and the call goes
+    on) and is reported through the client's ``error`` event.
     """
     table = tool_table(call.agent._declared_tools() + list(call.agent.config.get("tools") or ()))
-    results: list[Mapping[str, Any]] = []
-    for request in event.tool_calls:
-        tool = table.get(request.name)
-        if tool is None:
-            result: Any = {"error": f"Unknown tool: {request.name}"}
-        else:
-            try:
-                result = tool.run(request.arguments)
-            except Exception as exc:
-                logger.warning("tool %s failed on call %s: %r", request.name, call.id, exc)
-                result = {"error": str(exc) or type(exc).__name__}
-        results.append({"tool_call_id": request.id, "result": _jsonable(result)})
-    call.tool_result(event.msg_id, results)
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return value
+    requests = [(r.id, r.name, r.arguments) for r in event.tool_calls]
+    results = tools.run_tool_calls(table.values(), requests, call=call,
+                             on_error=call._client._report)
+    call.tool_result(event.msg_id, [r.to_wire() for r in results])
