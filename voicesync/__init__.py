@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from voicesync import llm as llm, local as local
+from voicesync import llm as llm, local as local, rest as rest
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
 from voicesync.call import Call as Call, RingingCall as RingingCall, SayHandle as SayHandle
@@ -112,6 +112,7 @@ __all__ = [
     "__version__",
     "llm",
     "local",
+    "rest",
     "tool",
 ]
 
