@@ -273,7 +273,7 @@ def run_tool_calls(tools: Iterable[Tool[..., Any]], calls: Iterable[ToolRequest]
     """Run one model turn's ``(tool_call_id, name, arguments)`` calls; results in call order.
 
     The calls run at the same time on up to `max_concurrent` threads named
-    ``voicesync-tool-...``; each gets `call` (the live `Call`, if the tool asks for it).
+    ``voicesync-tool_N``; each gets `call` (the live `Call`, if the tool asks for it).
     A tool that raises, outlives its timeout (`timeout`, else the tool's own, counted from
     the start of the round), or is unknown gives ``{"error": "<message>"}`` (PROTOCOL.md
     §5.7), so one bad call never ends the conversation; each failure is passed to
