@@ -21,7 +21,7 @@ PUBLIC = {
     "ServerAtCapacityError", "ServerError", "SpeechEvent", "Tool", "ToolCall",
     "ToolCallRequest", "ToolError", "Turn", "TurnSignal", "UserMessage", "UserSpeaking",
     "VoiceSyncError",
-    "__version__", "llm", "local", "rest", "tool", "ProviderError",
+    "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from voicesync import llm as llm, local as local, rest as rest
+from voicesync import llm as llm, local as local, rest as rest, returning as returning
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
 from voicesync.call import Call as Call, RingingCall as RingingCall, SayHandle as SayHandle
@@ -113,6 +113,7 @@ __all__ = [
     "llm",
     "local",
     "rest",
+    "returning",
     "tool",
 ]
 
