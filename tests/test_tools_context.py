@@ -220,3 +220,32 @@ def test_a_tool_can_end_the_call_it_serves(sim: Any, annotation: str) -> None:
         sim.wait_frame(event="call.hangup", direction="in", call_id=simcall.call_id)
     finally:
         client.close()
+
+
+def test_a_chat_sessions_tool_round_is_answered_once(sim: Any) -> None:
+    @tool
+    def price(sku: str, call: Call | None = None) -> dict[str, Any]:
+        """The price of an item."""
+        return {"sku": sku, "price": 3.5, "in_a_call": call is not None}
+
+    client = voicesync.Client(api_key=CANARY_KEY, url=sim.url)
+    try:
+        agent = client.agent("shop", llm="openai/gpt-4.1-mini", prompt="Sell.", tools=[price])
+        client.connect(timeout=5)
+        agent.wait_ready(5)
+        mark = sim.mark()
+        frame = {"event": "llm.tool_call", "agent_id": "shop", "call_id": "chat-42",
+                 "msg_id": "c1", "tool_calls": [
+                     {"id": "tc_0", "name": "price", "arguments": '{"sku": "tea"}'}]}
+        sim.send(frame)
+        sim.send(frame)  # the platform may re-send a round: it is answered once
+        answer = sim.wait_frame(event="llm.tool_result", direction="in", since=mark,
+                                call_id="chat-42").data
+        assert answer == {"event": "llm.tool_result", "call_id": "chat-42", "msg_id": "c1",
+                          "results": [{"tool_call_id": "tc_0", "result": {
+                              "sku": "tea", "price": 3.5, "in_a_call": False}}]}
+        sim.send({**frame, "msg_id": "c2"})
+        sim.wait_frame(event="llm.tool_result", direction="in", since=mark, msg_id="c2")
+        assert len([f for f in sim.frames_since(mark) if f.event == "llm.tool_result"]) == 2
+    finally:
+        client.close()
