@@ -19,8 +19,9 @@ PUBLIC = {
     "RegistrationError", "ReplyRejected", "ReplyStream", "ReplyStreamClosedError",
     "RequestRejectedError", "RequestTimeout", "RingingCall", "SayHandle",
     "ServerAtCapacityError", "ServerError", "SpeechEvent", "Tool", "ToolCall",
-    "ToolCallRequest", "Turn", "TurnSignal", "UserMessage", "UserSpeaking", "VoiceSyncError",
-    "__version__", "llm", "local", "tool", "ProviderError",
+    "ToolCallRequest", "ToolError", "Turn", "TurnSignal", "UserMessage", "UserSpeaking",
+    "VoiceSyncError",
+    "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from voicesync import llm as llm, local as local
+from voicesync import llm as llm, local as local, rest as rest, returning as returning
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
 from voicesync.call import Call as Call, RingingCall as RingingCall, SayHandle as SayHandle
@@ -55,7 +55,7 @@ from voicesync.history import (
 )
 from voicesync.llm import ProviderError as ProviderError
 from voicesync.reply import AbortFlag as AbortFlag, ReplyStream as ReplyStream
-from voicesync.tools import Tool as Tool, tool as tool
+from voicesync.tools import Tool as Tool, ToolError as ToolError, tool as tool
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -103,6 +103,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolCallRequest",
+    "ToolError",
     "Turn",
     "TurnSignal",
     "UserMessage",
@@ -111,6 +112,8 @@ __all__ = [
     "__version__",
     "llm",
     "local",
+    "rest",
+    "returning",
     "tool",
 ]
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
 from voicesync._backoff import ConflictEpisode
+from voicesync._tools import first_chat_round, run_chat_tool_calls
 from voicesync.call import Call, RingingCall
 from voicesync.errors import (
     AgentConflictError,
@@ -365,8 +366,15 @@ class Dispatcher:
         call = self._call(frame)
         msg_id = _codec.msg_id_of(frame)
         if call is None:
-            logger.warning("llm.tool_call %s for unknown call %s", msg_id,
-                           _codec.call_id_of(frame))
+            call_id = _codec.call_id_of(frame) or ""
+            agent = self._agent(frame)
+            if agent is not None and call_id.startswith("chat-"):
+                # A chat session has no Call yet; its tools must still answer (§5.7).
+                if first_chat_round(call_id, msg_id):
+                    self._client._run(call_id, (run_chat_tool_calls,),
+                                      (_codec.event(frame), agent), received_at)
+                return
+            logger.warning("llm.tool_call %s for unknown call %s", msg_id, call_id)
             return
         if not call._first("llm.tool_call", msg_id):
             return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import re
 import threading
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from voicesync.client import Client
     from voicesync.events import Turn
     from voicesync.history import History, HistoryStore
+    from voicesync.rest import Channel, Scope
 
 logger = logging.getLogger(__name__)
 
@@ -473,23 +473,20 @@ class Agent:
     # ------------------------------------------------------------------ REST
 
     def create_token(
-        self, channel: str = "webrtc", *, metadata: Mapping[str, Any] | None = None,
-        timeout: float = 10.0,
+        self, channel: Channel = "webrtc", *, metadata: Mapping[str, Any] | None = None,
+        scope: Scope | None = None, call_id: str | None = None, timeout: float = 10.0,
     ) -> str:
         """Mint a browser token (``webrtc``, ``chat`` or ``stream``) for this agent.
 
-        Waits for the agent's registration first (up to `timeout`), then calls the
-        platform's REST API with `requests`. Any thread.
+        `metadata` is sealed into the token (the call's `metadata`); `scope` (``observe``,
+        ``participate``, ``supervise``) and `call_id` narrow what it may do. Waits for the
+        agent's registration first (up to `timeout`), then calls the platform's REST API with
+        `requests`. Returns the token; `Client.create_token` also gives its server and
+        expiry. Any thread.
         """
-        self.wait_ready(timeout)
-        params = {"agent_id": self.wire_id}
-        if metadata:
-            params["metadata"] = json.dumps(dict(metadata), separators=(",", ":"))
-        data = self._require_client()._rest_get(f"/{channel}/token", params, timeout)
-        token = data.get("token")
-        if not isinstance(token, str):
-            raise VoiceSyncError("the token response has no 'token' field")
-        return token
+        return self._require_client().create_token(
+            channel, self.wire_id, metadata=metadata, scope=scope, call_id=call_id,
+            timeout=timeout).token
 
     def __repr__(self) -> str:
         state = "ready" if self.ready else "not ready"

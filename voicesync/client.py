@@ -8,7 +8,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -38,6 +38,7 @@ from voicesync.errors import (
     VoiceSyncError,
 )
 from voicesync.events import ToolCall
+from voicesync.rest import Channel, Rest, Scope, Token
 
 logger = logging.getLogger(__name__)
 
@@ -317,6 +318,33 @@ class Client:
             counts["oversize_frames"], self._lanes.dropped, counts["handler_errors"],
             counts["reconnects"], active, self._lanes.threads, p50 * 1e3, p99 * 1e3,
             self._lanes.lag.maximum * 1e3)
+
+    # ------------------------------------------------------------------ REST
+
+    @property
+    def rest(self) -> Rest:
+        """The platform's REST calls with this client's key and `http_url`: tokens, voices,
+        phone numbers, balance, knowledge bases. Works without connecting; any thread."""
+        # http_url was vetted above; the Rest object need not refuse it a second time.
+        return Rest(self._api_key, self.http_url, allow_insecure=True)
+
+    def create_token(self, channel: Channel, agent_id: str | Sequence[str], *,
+                     metadata: Mapping[str, Any] | None = None, scope: Scope | None = None,
+                     call_id: str | None = None, timeout: float = 10.0) -> Token:
+        """Mint a browser token for one agent or (``stream``) several, e.g. a dashboard's.
+
+        Agents of this client are waited for first (their registration, up to `timeout`),
+        so the platform knows them; then see `voicesync.rest.Rest.create_token`. Any
+        thread; blocks.
+        """
+        ids = [agent_id] if isinstance(agent_id, str) else list(agent_id)
+        for wire_id in ids:
+            local = self._resolve_agent(wire_id)
+            if local is not None:
+                local.wait_ready(timeout)
+        return Rest(self._api_key, self.http_url, timeout=timeout,
+                    allow_insecure=True).create_token(channel, ids, metadata=metadata,
+                                                      scope=scope, call_id=call_id)
 
     # ------------------------------------------------------------------ internals: sending
 

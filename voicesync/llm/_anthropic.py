@@ -64,15 +64,15 @@ def stream_anthropic(stream: ReplyStreamLike, message_stream: object, *,
                      tools: Sequence[Tool[..., Any]] | None = None, client: object = None,
                      request: Mapping[str, object] | None = None,
                      on_tool: Callable[[ToolResult], object] | None = None,
-                     max_tool_rounds: int = MAX_TOOL_ROUNDS) -> str:
+                     max_tool_rounds: int = MAX_TOOL_ROUNDS, call: object = None) -> str:
     """Stream an Anthropic reply into `stream`; return the text written.
 
     `message_stream` is the ``MessageStream`` entered from ``client.messages.stream(...)``, the
     manager itself (entered and exited here), or what ``client.messages.create(...,
     stream=True)`` returned. On abort the HTTP response is shut down at once from the aborting
     thread; the reply stream is always ended. With `tools`, `client` and `request` (the
-    keyword arguments of the original call) the tool loop runs as in `stream_openai`, with
-    follow-ups sent through ``client.messages.create(..., stream=True)``.
+    keyword arguments of the original call) the tool loop runs as in `stream_openai` (tools
+    get `call`), with follow-ups sent through ``client.messages.create(..., stream=True)``.
 
     Blocks the calling thread until the reply is complete or aborted.
 
@@ -90,7 +90,7 @@ def stream_anthropic(stream: ReplyStreamLike, message_stream: object, *,
         follow_up = _follow_up(client, request)
     try:
         return tool_loop("anthropic", stream, message_stream, _consume, follow_up, tools=tools,
-                         on_tool=on_tool, max_tool_rounds=max_tool_rounds)
+                         on_tool=on_tool, max_tool_rounds=max_tool_rounds, call=call)
     finally:
         if manager is not None:
             manager.__exit__(None, None, None)
@@ -99,7 +99,8 @@ def stream_anthropic(stream: ReplyStreamLike, message_stream: object, *,
 def anthropic_reply(stream: ReplyStreamLike, client: object, *,
                     tools: Sequence[Tool[..., Any]] | None = None,
                     on_tool: Callable[[ToolResult], object] | None = None,
-                    max_tool_rounds: int = MAX_TOOL_ROUNDS, **request: object) -> str:
+                    max_tool_rounds: int = MAX_TOOL_ROUNDS, call: object = None,
+                    **request: object) -> str:
     """Make a streaming ``messages.create`` request and stream it, tools included.
 
     `request` holds the ``create`` arguments (``model``, ``max_tokens``, ``messages``,
@@ -112,4 +113,4 @@ def anthropic_reply(stream: ReplyStreamLike, client: object, *,
     if created is None:
         return ""
     return stream_anthropic(stream, created, tools=tools, client=client, request=request,
-                            on_tool=on_tool, max_tool_rounds=max_tool_rounds)
+                            on_tool=on_tool, max_tool_rounds=max_tool_rounds, call=call)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from voicesync.errors import VoiceSyncError
-from voicesync.tools import Tool, ToolResult, run_tool_calls
+from voicesync.tools import Tool, ToolError, ToolResult, run_tool_calls
 
 logger = logging.getLogger("voicesync.llm")
 
@@ -178,9 +178,12 @@ FollowUp = Callable[[Round, list[ToolResult]], object]
 
 def tool_loop(provider: str, stream: ReplyStreamLike, first: object, consume: Consume,
               follow_up: FollowUp | None, *, tools: Sequence[Tool[..., Any]] | None,
-              on_tool: Callable[[ToolResult], object] | None, max_tool_rounds: int) -> str:
+              on_tool: Callable[[ToolResult], object] | None, max_tool_rounds: int,
+              call: object = None) -> str:
     """Stream `first` into `stream`; while the model asks for tools, run them and continue.
 
+    A round's tools run concurrently and get `call`; a failing one is reported through the
+    call's client. When every tool of a round is ``no_followup`` the reply ends there.
     Always ends `stream`. Returns the text written over all rounds.
     """
     writer = Writer(stream)
@@ -204,11 +207,11 @@ def tool_loop(provider: str, stream: ReplyStreamLike, first: object, consume: Co
                 logger.warning("the model asked for tools after %d rounds; ending the reply",
                                max_tool_rounds)
                 break
-            results = run_tool_calls(tools, calls)
+            results = run_tool_calls(tools, calls, call=call, on_error=_reporter(call))
             for result in results:
                 if on_tool is not None:
                     on_tool(result)
-            if stream.aborted.is_set():
+            if stream.aborted.is_set() or all(r.no_followup for r in results):
                 break
             try:
                 source = follow_up(round_, results)
@@ -220,6 +223,13 @@ def tool_loop(provider: str, stream: ReplyStreamLike, first: object, consume: Co
         closer.remove()
         stream.end()
     return "".join(writer.parts)
+
+
+def _reporter(call: object) -> Callable[[ToolError], object] | None:
+    """Where a failing tool is reported: the call's client's ``error`` event, if there is one."""
+    client = getattr(call, "_client", None)
+    report = getattr(client, "_report", None)
+    return report if callable(report) else None
 
 
 def _iterable(source: object) -> Iterable[Any]:

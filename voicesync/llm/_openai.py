@@ -101,7 +101,7 @@ def stream_openai(stream: ReplyStreamLike, completion: object, *,
                   tools: Sequence[Tool[..., Any]] | None = None, client: object = None,
                   request: Mapping[str, object] | None = None,
                   on_tool: Callable[[ToolResult], object] | None = None,
-                  max_tool_rounds: int = MAX_TOOL_ROUNDS) -> str:
+                  max_tool_rounds: int = MAX_TOOL_ROUNDS, call: object = None) -> str:
     """Stream an OpenAI response into `stream`; return the text written.
 
     `completion` is what ``client.chat.completions.create(..., stream=True)`` or
@@ -111,7 +111,9 @@ def stream_openai(stream: ReplyStreamLike, completion: object, *,
 
     With `tools`, `client` and `request` (the keyword arguments of the original ``create``
     call), tool calls are run and their results sent back in a new request on the same API,
-    and the model's next words keep flowing into the same reply stream.
+    and the model's next words keep flowing into the same reply stream. A round's tool calls
+    run concurrently, each under its timeout; tools that ask for the call get `call` (the
+    `voicesync.Call` being answered), and a failing tool is reported through its client.
 
     Blocks the calling thread until the reply is complete or aborted.
 
@@ -123,14 +125,15 @@ def stream_openai(stream: ReplyStreamLike, completion: object, *,
         api = "chat" if "messages" in request else "responses"
         follow_up = _follow_up(client, request, api)
     return tool_loop("openai", stream, completion, _consume, follow_up, tools=tools,
-                     on_tool=on_tool, max_tool_rounds=max_tool_rounds)
+                     on_tool=on_tool, max_tool_rounds=max_tool_rounds, call=call)
 
 
 def openai_reply(stream: ReplyStreamLike, client: object, *,
                  api: Literal["chat", "responses"] = "chat",
                  tools: Sequence[Tool[..., Any]] | None = None,
                  on_tool: Callable[[ToolResult], object] | None = None,
-                 max_tool_rounds: int = MAX_TOOL_ROUNDS, **request: object) -> str:
+                 max_tool_rounds: int = MAX_TOOL_ROUNDS, call: object = None,
+                    **request: object) -> str:
     """Make the request (Chat Completions or Responses) and stream it, tools included.
 
     `request` holds the ``create`` arguments (``model``, ``messages`` or ``input``, ...);
@@ -144,4 +147,4 @@ def openai_reply(stream: ReplyStreamLike, client: object, *,
     if completion is None:
         return ""
     return stream_openai(stream, completion, tools=tools, client=client, request=request,
-                         on_tool=on_tool, max_tool_rounds=max_tool_rounds)
+                         on_tool=on_tool, max_tool_rounds=max_tool_rounds, call=call)

@@ -71,9 +71,11 @@ class _ModelAgent(Agent):
         return [t for t in self._declared_tools() if isinstance(t, Tool)]
 
     def _tool_note(self, history: History) -> Callable[[ToolResult], None]:
-        # Tool results stay in the history so later turns can refer to them.
+        # Tool results stay in the history so later turns can refer to them; an ephemeral
+        # tool's result served this reply only.
         def note(result: ToolResult) -> None:
-            history.add("tool", f"{result.name}: {result.text}")
+            if not result.ephemeral:
+                history.add("tool", f"{result.name}: {result.text}")
         return note
 
 
@@ -115,7 +117,8 @@ class OpenAIAgent(_ModelAgent):
         request: dict[str, Any] = {"model": self._model, **self._request,
                                    "messages" if self._api == "chat" else "input": messages}
         openai_reply(call.reply_stream(turn), self.provider_client, api=self._api,
-                     tools=self._tools() or None, on_tool=self._tool_note(history), **request)
+                     tools=self._tools() or None, on_tool=self._tool_note(history), call=call,
+                     **request)
 
 
 class AnthropicAgent(_ModelAgent):
@@ -158,4 +161,5 @@ class AnthropicAgent(_ModelAgent):
         if self._instructions:
             request["system"] = self._instructions
         anthropic_reply(call.reply_stream(turn), self.provider_client,
-                        tools=self._tools() or None, on_tool=self._tool_note(history), **request)
+                        tools=self._tools() or None, on_tool=self._tool_note(history), call=call,
+                     **request)

@@ -37,14 +37,19 @@ Choices where PROTOCOL.md leaves behaviour UNKNOWN or marks it *(choice)*:
 - `time_scale` scales every platform timer (limits, ring, dial, budgets) and the
   reported `duration_seconds`; word pacing stays in real seconds.
 - History requests for an unknown call are answered with an `error` ack.
+- REST on the same port: token minting (`scope` observe/participate/supervise; `call_id`
+  must be a call of the token's agents; several comma-separated agents only for `stream`),
+  voices, phone numbers and a fixed balance. Knowledge bases live on the management API,
+  a separate host: `KnowledgeServer`.
 """
 
 from __future__ import annotations
 
+from voicesync.sim._knowledge import KnowledgeServer
 from voicesync.sim._llm import LLMTurn, ScriptedLLM, ToolRequest
 from voicesync.sim._record import Frame, match
 from voicesync.sim.simcall import SimCall
 from voicesync.sim.simulator import SimAgent, Simulator
 
-__all__ = ["Frame", "LLMTurn", "ScriptedLLM", "SimAgent", "SimCall", "Simulator", "ToolRequest",
-           "match"]
+__all__ = ["Frame", "KnowledgeServer", "LLMTurn", "ScriptedLLM", "SimAgent", "SimCall",
+           "Simulator", "ToolRequest", "match"]

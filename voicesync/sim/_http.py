@@ -25,6 +25,8 @@ from voicesync.sim._util import JsonDict, slugify
 logger = logging.getLogger(__name__)
 
 TOKEN_PATHS = {"/webrtc/token": "webrtc", "/chat/token": "chat", "/stream/token": "stream"}
+SCOPES = ("observe", "participate", "supervise")
+BALANCE = {"balance": "25.00", "currency": "USD"}  # what /api/sdk/twilio-balance reports
 
 _VOICES: dict[str, list[tuple[str, str, str, list[str]]]] = {
     "elevenlabs": [("sarah", "Sarah", "female", ["en"]),
@@ -76,6 +78,10 @@ def route(platform: Platform, request: Request, base_url: str) -> Reply:
         if not _authorized(platform, request):
             return HTTPStatus.UNAUTHORIZED, {"detail": "Invalid API key"}
         return HTTPStatus.OK, {"success": True, "phones": _phones(platform)}
+    if path == "/api/sdk/twilio-balance":
+        if not _authorized(platform, request):
+            return HTTPStatus.UNAUTHORIZED, {"detail": "Invalid API key"}
+        return HTTPStatus.OK, {"success": True, **BALANCE}
     if path == "/health":
         return HTTPStatus.OK, {"ok": True}
     return HTTPStatus.NOT_FOUND, {"detail": f"Not found: {path}"}
@@ -85,9 +91,14 @@ def _mint(platform: Platform, request: Request, channel: str, query: dict[str, s
           base_url: str) -> Reply:
     if not _authorized(platform, request):
         return HTTPStatus.UNAUTHORIZED, {"detail": "Invalid API key"}
-    agent_id = query.get("agent_id", "")
-    if not agent_id:
+    agent_ids = [a for a in query.get("agent_id", "").split(",") if a]
+    if not agent_ids:
         return HTTPStatus.BAD_REQUEST, {"detail": "agent_id is required"}
+    if len(agent_ids) > 1 and channel != "stream":
+        return HTTPStatus.BAD_REQUEST, {"detail": f"a {channel} token is for one agent"}
+    scope, call_id = query.get("scope", ""), query.get("call_id", "")
+    if scope and scope not in SCOPES:
+        return HTTPStatus.BAD_REQUEST, {"detail": f"scope must be one of {', '.join(SCOPES)}"}
     metadata: Any = {}
     if "metadata" in query:
         try:
@@ -96,12 +107,18 @@ def _mint(platform: Platform, request: Request, channel: str, query: dict[str, s
             metadata = None
         if not isinstance(metadata, dict):
             return HTTPStatus.BAD_REQUEST, {"detail": "metadata must be a JSON object"}
-    slug = slugify(agent_id)
+    slugs = tuple(slugify(a) for a in agent_ids)
     with platform.lock:
-        if slug not in platform.agents:
-            return HTTPStatus.NOT_FOUND, {"detail": f"Agent '{agent_id}' is not connected"}
+        for agent_id, slug in zip(agent_ids, slugs, strict=True):
+            if slug not in platform.agents:
+                return HTTPStatus.NOT_FOUND, {"detail": f"Agent '{agent_id}' is not connected"}
+        if call_id and (call_id not in platform.calls
+                        or platform.calls[call_id].agent_slug not in slugs):
+            return HTTPStatus.NOT_FOUND, {"detail": f"Call '{call_id}' is not a call of "
+                                          f"{', '.join(agent_ids)}"}
         token = f"{channel}_" + secrets.token_urlsafe(24)
-        platform.tokens[token] = TokenGrant(token, slug, channel, metadata)
+        platform.tokens[token] = TokenGrant(token, slugs[0], channel, metadata, scope, call_id,
+                                            slugs)
     return HTTPStatus.OK, {"token": token, "server": base_url, "expires_in": 60}
 
 

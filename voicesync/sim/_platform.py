@@ -38,12 +38,18 @@ class AgentReg:
 
 @dataclass(frozen=True)
 class TokenGrant:
-    """A token minted over REST for a browser (webrtc/chat/stream) session of an agent."""
+    """A token minted over REST for a browser (webrtc/chat/stream) session of an agent.
+
+    A stream token may name several agents (`agents`; `agent_id` is the first).
+    """
 
     token: str
     agent_id: str
     channel: str
     metadata: JsonDict
+    scope: str = ""
+    call_id: str = ""
+    agents: tuple[str, ...] = ()
 
 
 class Platform:
