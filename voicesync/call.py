@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
-from voicesync._listeners import Handler, Listeners, register
+from voicesync._listeners import Listeners, Subscribable
 from voicesync.errors import RequestTimeout
 from voicesync.events import Turn
 from voicesync.history import History
@@ -65,13 +65,16 @@ class SayHandle:
         return self._interrupted
 
 
-class Call:
+class Call(Subscribable):
     """One conversation (phone, WebRTC, chat). Every method may be called from any thread.
 
     State is written only by voicesync's reader thread; the properties return
     snapshots taken under the call's lock. Commands on a call that has ended are
     dropped (logged at DEBUG) and return False or an already-settled handle.
+    `on()`/`off()` (from Subscribable) take this call's events only.
     """
+
+    _scope = "call"
 
     def __init__(self, agent: Agent, call_id: str, frame: Mapping[str, Any]) -> None:
         self.id = call_id
@@ -174,20 +177,6 @@ class Call:
     def wait_ended(self, timeout: float | None = None) -> bool:
         """Block until the call ends or `timeout` passes; True if it ended."""
         return self._ended.wait(timeout)
-
-    # ------------------------------------------------------------------ handlers
-
-    def on(self, name: str, fn: Handler | None = None) -> Any:
-        """Register a handler for this call's events (also usable as a decorator).
-
-        Handlers run on a voicesync handler thread, in wire order with every other
-        handler of this call.
-        """
-        return register(self._listeners, name, fn)
-
-    def off(self, name: str, fn: Handler | None = None) -> None:
-        """Remove a handler (or every handler of `name`)."""
-        self._listeners.remove(name, fn)
 
     # ------------------------------------------------------------------ speaking
 
