@@ -80,7 +80,8 @@ class Reporter:
     """One client's way out for problems: logging, `error` handlers, else stderr.
 
     `subscribed()` says whether an `error` handler exists; `deliver(exc)` queues the
-    exception to them. `observers` (used by voicesync.testing) see every handler failure.
+    exception to them. `observers` (used by voicesync.testing) see every handler failure
+    with its lane (the call id for a call's handlers).
     """
 
     def __init__(self, log: logging.Logger, subscribed: Callable[[], bool],
@@ -88,7 +89,7 @@ class Reporter:
         self._log = log
         self._subscribed = subscribed
         self._deliver = deliver
-        self.observers: list[Callable[[BaseException], None]] = []
+        self.observers: list[Callable[[BaseException, str], None]] = []
 
     def report(self, exc: BaseException, message: str, *, level: int,
                with_traceback: bool = False, deliver: bool = True) -> None:
@@ -102,10 +103,11 @@ class Reporter:
         elif not logging_shows(self._log, level):
             write_stderr(message, exc if with_traceback else None)
 
-    def handler_failed(self, exc: BaseException, where: str, *, deliver: bool = True) -> None:
+    def handler_failed(self, exc: BaseException, where: str, lane: str, *,
+                       deliver: bool = True) -> None:
         """User code raised on a voicesync thread: report it with its traceback."""
         for observe in list(self.observers):
-            observe(exc)
+            observe(exc, lane)
         thread = threading.current_thread().name
         self.report(exc, f"exception in {where} (thread {thread})", level=logging.ERROR,
                     with_traceback=True, deliver=deliver)

@@ -437,7 +437,7 @@ class Client(Subscribable):
     def _handler_failed(self, exc: BaseException, lane: str, where: str | None = None) -> None:
         """User code raised on a voicesync thread (lanes, `_run`, `llm.before`)."""
         self._count("handler_errors")
-        self._reporter.handler_failed(exc, where or f"a handler ({lane})",
+        self._reporter.handler_failed(exc, where or f"a handler ({lane})", lane,
                                       deliver=lane != _CLIENT_LANE)
 
     # ------------------------------------------------------------------ internals: state
