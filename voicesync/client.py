@@ -423,13 +423,15 @@ class Client(Subscribable):
         if handlers:
             self._run(_CLIENT_LANE, handlers, args, time.monotonic())
 
-    def _report(self, exc: BaseException, *, log: bool = False) -> None:
+    def _report(self, exc: BaseException, *, log: bool = False, loud: bool = False) -> None:
         """A problem on voicesync's threads: logged, given to `error` handlers, else printed.
 
-        Refused keys, registration trouble and dropped events are WARNINGs, so a program
-        with no logging set up still sees them on stderr (voicesync._report).
+        Refused keys, registration trouble, dropped events and a connection ended for good
+        are WARNINGs, so a program with no logging set up still sees them on stderr
+        (voicesync._report); other reports are INFO.
         """
-        loud = isinstance(exc, (AuthenticationError, RegistrationError, EventsDroppedError)) or (
+        loud = loud or isinstance(
+            exc, (AuthenticationError, RegistrationError, EventsDroppedError)) or (
             isinstance(exc, ServerError) and exc.code == "AGENT_CONFLICT")
         level = logging.ERROR if log else logging.WARNING if loud else logging.INFO
         self._reporter.report(exc, str(exc), level=level)
@@ -505,7 +507,7 @@ class Client(Subscribable):
 
     def _reader_stopped(self, error: VoiceSyncError, *, initial: bool) -> None:
         if not initial:
-            self._report(error)
+            self._report(error, loud=True)
         self._finished.set()
 
     # ------------------------------------------------------------------ internals: services
