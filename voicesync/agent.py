@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from voicesync import _codec
-from voicesync._backoff import CONFLICT_BUDGET, ConflictEpisode
+from voicesync import _backoff, _codec
+from voicesync._backoff import ConflictEpisode
 from voicesync._listeners import Listeners, Subscribable, check_event_name, check_signature
 from voicesync.call import Call
 from voicesync.errors import (
@@ -263,7 +263,7 @@ class Agent(Subscribable):
             return
         if not (episode.holder_alive or final):
             return
-        left = max(0.0, CONFLICT_BUDGET - (time.monotonic() - episode.started_at))
+        left = max(0.0, _backoff.CONFLICT_BUDGET - (time.monotonic() - episode.started_at))
         alive = "alive" if episode.holder_alive else "possibly stale"
         raise AgentConflictError(
             f"agent {self.id!r} is held by another connection (holder {alive}); voicesync "

@@ -107,7 +107,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         result = yield
     except BaseException as exc:  # re-raised below, outside the except: no false chaining
         failure = exc
-    _raise_handler_error(item.stash.get(_HANDLER_ERRORS, []), failure)
+    if not isinstance(failure, (KeyboardInterrupt, SystemExit)):
+        _raise_handler_error(item.stash.get(_HANDLER_ERRORS, []), failure)
     if failure is not None:
         raise failure
     return result
