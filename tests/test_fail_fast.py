@@ -156,3 +156,21 @@ def test_request_timeouts_say_what_was_waited_for_and_what_was_last_seen(
     message = str(raised.value)
     assert "waiting for 'history.data'" in message and "last seen: the client is connected" \
         in message
+
+
+def test_a_say_that_is_not_over_says_what_was_playing(sim: Any,
+                                                      client: voicesync.Client) -> None:
+    sim.words_per_second = 2.0
+    agent = client.agent("support")
+    calls: list[voicesync.Call] = []
+    agent.on("call.started", calls.append)
+    client.connect(5)
+    agent.wait_ready(5)
+    sim.start_call("support")
+    until(lambda: calls, 5, "call.started")
+    handle = calls[0].say("one two three four five six seven eight")
+    until(lambda: calls[0].current_bot_text, 5, "the first word")
+    with pytest.raises(voicesync.RequestTimeout) as raised:
+        handle.wait(0.05)
+    assert str(raised.value).endswith(
+        "(waited for its bot.finished or bot.interrupted); last seen: it was playing")

@@ -34,8 +34,9 @@ def new_message_id() -> str:
 class SayHandle:
     """A message queued with `Call.say`; `wait()` tells whether it was cut off."""
 
-    def __init__(self, message_id: str) -> None:
+    def __init__(self, message_id: str, now_playing: Callable[[], str] = lambda: "") -> None:
         self.message_id = message_id
+        self._now_playing = now_playing  # the call's bot message now: for a timeout message
         self._done = threading.Event()
         self._interrupted = False
 
@@ -60,8 +61,12 @@ class SayHandle:
         Raises RequestTimeout if it is still playing after `timeout` seconds.
         """
         if not self._done.wait(timeout):
+            playing = self._now_playing()
+            seen = ("the bot silent" if not playing else "it was playing"
+                    if playing == self.message_id else f"message {playing} was playing")
             raise RequestTimeout(
-                f"message {self.message_id} was still playing after {timeout:g} s")
+                f"message {self.message_id} was not over after {timeout:g} s (waited for its "
+                f"bot.finished or bot.interrupted); last seen: {seen}")
         return self._interrupted
 
 
@@ -192,7 +197,7 @@ class Call(Subscribable):
 
         Returns at once; the handle's `wait()` blocks until it was spoken or cut off.
         """
-        handle = SayHandle(new_message_id())
+        handle = SayHandle(new_message_id(), lambda: self._bot_message)
         with self._lock:
             if not self._ended.is_set():
                 self._says[handle.message_id] = handle
