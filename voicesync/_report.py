@@ -19,6 +19,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from voicesync.agent import Agent
+from voicesync.call import Call
+from voicesync.events import Event
+
 _MARK = "_voicesync_reported"
 _HINT = ("(voicesync prints this because no logging handler is configured; configure "
          "logging, or subscribe client.on('error', fn), to handle it yourself)")
@@ -115,14 +119,10 @@ class Reporter:
 
 def describe_handler(handler: Any, args: tuple[Any, ...], lane: str) -> str:
     """'handler Echo.on_turn for 'turn.end' on call c_1' from what a lane was given."""
-    from voicesync.call import Call
-    from voicesync.events import Event
-
     target = getattr(handler, "__func__", handler)
     name = getattr(target, "__qualname__", None) or repr(handler)
-    if name.endswith("Agent._turn_hook"):
-        owner = getattr(handler, "__self__", None)
-        name = f"{type(owner).__name__}.on_turn" if owner is not None else "on_turn"
+    if target is Agent._turn_hook:  # the subclass hook: name what the user wrote
+        name = f"{type(handler.__self__).__name__}.on_turn"
     where = f"handler {name}"
     event = next((a for a in args if isinstance(a, Event)), None)
     if event is not None:

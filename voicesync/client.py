@@ -352,7 +352,7 @@ class Client(Subscribable):
         if self._closed:
             return "the client is closed"
         if not self._connected.is_set():
-            return "the client is not connected (reconnecting)"
+            return "the client is not connected (connecting or reconnecting)"
         silent = time.monotonic() - self._last_rx
         return f"the client is connected; the last frame arrived {silent:.1f} s ago"
 
@@ -502,8 +502,8 @@ class Client(Subscribable):
             transport.shutdown()
 
     def _auth_failed(self, error: AuthenticationError) -> None:
+        # Not reported here: connect() raises it, or (on a reconnect) _reader_stopped reports it.
         self._auth_error = error
-        self._report(error)
 
     def _reader_stopped(self, error: VoiceSyncError, *, initial: bool) -> None:
         if not initial:
