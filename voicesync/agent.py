@@ -231,9 +231,7 @@ class Agent(Subscribable):
         retrying in the background) or the RegistrationError that ended registration;
         RequestTimeout after `timeout`.
         """
-        self._await_registration(timeout, f"agent {self.id!r}: wait_ready()")
-
-    def _await_registration(self, timeout: float | None, what: str) -> None:
+        what = f"the registration of agent {self.id!r}"
         client = self._require_client()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -247,7 +245,7 @@ class Agent(Subscribable):
             if remaining <= 0:
                 self._raise_if_conflict(final=True)
                 raise RequestTimeout(
-                    f"{what}: agent {self.id!r} was not acknowledged within {timeout:g} s "
+                    f"agent {self.id!r} was not acknowledged within {timeout:g} s "
                     f"(waited for agent.created); last seen: {client._link_state()}, and no "
                     "answer to agent.create")
             self._settled.wait(min(remaining, _POLL))
@@ -540,7 +538,7 @@ class Agent(Subscribable):
         Waits for the agent's registration first (up to `timeout`), then calls the
         platform's REST API with `requests`. Any thread.
         """
-        self._await_registration(timeout, f"agent {self.id!r}: create_token()")
+        self.wait_ready(timeout)
         params = {"agent_id": self.wire_id}
         if metadata:
             params["metadata"] = json.dumps(dict(metadata), separators=(",", ":"))
