@@ -93,6 +93,7 @@ def holder(sim: Any) -> Iterator[voicesync.Client]:
     other.connect(5)
     other.agents["support"].wait_ready(5)
     sim.conflict = "conflict"
+    sim.conflict_retry_after_s = 0.2  # so the retry after the holder quits comes soon
     yield other
     other.close()
 
