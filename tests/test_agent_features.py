@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,15 @@ def test_conflict_is_retried_per_the_servers_hint(sim: Any) -> None:
         agent = other.agent("support")
         other.connect(timeout=5)
         sim.wait_frame(lambda f: f.event == "error" and f.get("code") == "AGENT_CONFLICT")
-        holder.close()  # the holder goes away: the retry succeeds
-        agent.wait_ready(5)
+        # The platform says the holder is alive: wait_ready() says so at once, not after 5 s.
+        started = time.monotonic()
+        with pytest.raises(voicesync.AgentConflictError) as raised:
+            agent.wait_ready(5)
+        assert time.monotonic() - started < 0.2
+        assert raised.value.reason == "retrying" and raised.value.holder_alive is True
+        assert 0 < raised.value.retry_remaining <= 90
+        holder.close()  # the holder goes away: the retry (still running) succeeds
+        until(lambda: agent.ready, 5, "the retried registration")
         creates = [f for f in sim.frames if f.event == "agent.create" and f.direction == "in"]
         # holder, other's first try, the retry (one more if the retry beat the holder's
         # release on the server)

@@ -6,7 +6,7 @@ import itertools
 import secrets
 import string
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from voicesync import _codec
@@ -45,12 +45,15 @@ class Requests:
             self._pending[request_id] = pending
         return pending
 
-    def wait(self, request_id: str, pending: _Pending, timeout: float) -> Mapping[str, Any]:
+    def wait(self, request_id: str, pending: _Pending, timeout: float,
+             link_state: Callable[[], str]) -> Mapping[str, Any]:
         try:
             if not pending.done.wait(timeout):
                 raise RequestTimeout(
                     f"timed out after {timeout:g} s waiting for {pending.response!r} in reply "
-                    f"to {pending.request!r} on call {pending.call_id}")
+                    f"to {pending.request!r} (request_id {request_id}) on call "
+                    f"{pending.call_id}; last seen: {link_state()}, and no reply to this "
+                    "request")
         finally:
             with self._lock:
                 self._pending.pop(request_id, None)

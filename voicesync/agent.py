@@ -6,14 +6,16 @@ import collections
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from voicesync import _codec
+from voicesync import _backoff, _codec
 from voicesync._backoff import ConflictEpisode
-from voicesync._listeners import Handler, Listeners, register
+from voicesync._listeners import Listeners, Subscribable, check_event_name, check_signature
 from voicesync.call import Call
 from voicesync.errors import (
+    AgentConflictError,
     CallFailedError,
     ConfigurationError,
     RegistrationError,
@@ -32,6 +34,7 @@ logger = logging.getLogger(__name__)
 _E164_STRIP = re.compile(r"[\s\-()]")
 _E164 = re.compile(r"\+\d{7,15}")
 MAX_QUEUED = 1000
+_POLL = 0.05  # how often a blocked dial()/wait_ready() looks for a conflict or a dead client
 
 
 def check_phone(number: str) -> None:
@@ -58,7 +61,7 @@ class _Dial:
         self.done = threading.Event()
 
 
-class Agent:
+class Agent(Subscribable):
     """A voice agent registered on a Client's socket.
 
     Create one with ``client.agent("support", voice=..., language=...)``, or subclass it::
@@ -77,6 +80,7 @@ class Agent:
     knowledge_base, mode, media. Every method may be called from any thread.
     """
 
+    _scope = "agent"
     id: str  # set by client.agent(id), the constructor, or a subclass attribute
     instructions: ClassVar[str | None] = None
     greeting: ClassVar[str | Callable[[Call], str] | None] = None
@@ -118,11 +122,19 @@ class Agent:
         for number in ([phone] if phone else []) + list(phones):
             self.add_phone(number, ringing=ringing)
         if type(self).on_turn is not Agent.on_turn:
-            self.on(self.turn_event, self._turn_hook)
+            self._listeners.add(self.turn_event, self._turn_hook)  # checked by the subclass
         if callable(self._greeting_source()):
             self.on("call.started", self._greet)
         if client is not None:
             client.add_agent(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's `on_turn` and `turn_event` are checked where the class is defined."""
+        super().__init_subclass__(**kwargs)
+        check_event_name(cls.turn_event, "agent")
+        if cls.on_turn is not Agent.on_turn:
+            check_signature(cls.on_turn, ("self", "turn", "call", "history"),
+                            f"{cls.__name__}.on_turn")
 
     def _class_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         merged = dict(config)
@@ -182,21 +194,6 @@ class Agent:
             self.wait_ready(timeout=timeout)
             target.run_forever()
 
-    # ------------------------------------------------------------------ handlers
-
-    def on(self, name: str, fn: Handler | None = None) -> Any:
-        """Register a handler for `name` on every call of this agent (or a decorator).
-
-        Call events get ``(event, call)``, turns ``(turn, call)``, ``call.started``
-        ``(call)``, ``call.ended`` ``(call, reason)``, ``call.ringing`` ``(ringing)``.
-        Handlers run on voicesync handler threads; one call's in wire order.
-        """
-        return register(self._listeners, name, fn)
-
-    def off(self, name: str, fn: Handler | None = None) -> None:
-        """Remove a handler (or every handler of `name`)."""
-        self._listeners.remove(name, fn)
-
     # ------------------------------------------------------------------ registration
 
     @property
@@ -229,16 +226,49 @@ class Agent:
     def wait_ready(self, timeout: float | None = 10.0) -> None:
         """Block until `agent.created`/`agent.resumed`. Any thread but the reader.
 
-        Raises the RegistrationError (AgentConflictError, ServerAtCapacityError...) that
-        ended registration, or RequestTimeout.
+        Raises at once NotConnectedError (the client is neither connected nor
+        connecting), AgentConflictError (the id is held elsewhere; voicesync keeps
+        retrying in the background) or the RegistrationError that ended registration;
+        RequestTimeout after `timeout`.
         """
-        self._settled.wait(timeout)
-        if self._failed is not None:
-            raise self._failed
-        if not self._ready.is_set():
-            raise RequestTimeout(
-                f"agent {self.id!r} was not acknowledged within {timeout:g} s; is the client "
-                "connected (client.connect())?")
+        what = f"the registration of agent {self.id!r}"
+        client = self._require_client()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            client._require_connection(what)
+            if self._failed is not None:
+                raise self._failed
+            self._raise_if_conflict()
+            if self._ready.is_set():
+                return
+            remaining = _POLL if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                self._raise_if_conflict(final=True)
+                raise RequestTimeout(
+                    f"agent {self.id!r} was not acknowledged within {timeout:g} s "
+                    f"(waited for agent.created); last seen: {client._link_state()}, and no "
+                    "answer to agent.create")
+            self._settled.wait(min(remaining, _POLL))
+
+    def _raise_if_conflict(self, *, final: bool = False) -> None:
+        """Raise AgentConflictError while another connection holds this id (§2.6).
+
+        A holder the platform says is alive raises at once; a possibly stale one (the
+        retry will likely win) only when the wait is over (`final`).
+        """
+        episode = self.conflict
+        if episode is None or episode.attempt == 0:  # attempt 0: not yet fully recorded
+            return
+        if not (episode.holder_alive or final):
+            return
+        left = max(0.0, _backoff.CONFLICT_BUDGET - (time.monotonic() - episode.started_at))
+        alive = "alive" if episode.holder_alive else "possibly stale"
+        raise AgentConflictError(
+            f"agent {self.id!r} is held by another connection (holder {alive}); voicesync "
+            f"keeps retrying the registration for {left:.0f} s more. Stop the other process "
+            "(a second worker or copy of this app?) or use another agent id",
+            agent_id=self.id, reason="retrying", holder_alive=episode.holder_alive,
+            retry_remaining=left)
 
     def create_frame(self) -> dict[str, Any]:
         with self._lock:
@@ -426,6 +456,12 @@ class Agent:
                 raise ConfigurationError(
                     f"dial() needs from_=: agent {self.id!r} has {len(phones)} phone numbers")
             from_ = phones[0]
+        client = self._require_client()
+        what = f"agent {self.id!r}: dial({to!r})"
+        client._require_connection(what)
+        self._raise_if_conflict()
+        if self._failed is not None:
+            raise self._failed
         pending = _Dial(to)
         with self._lock:
             self._dials.append(pending)
@@ -435,16 +471,37 @@ class Agent:
             config=dict(config) if config else None, detect_turn_end=detect_turn_end or None)
         try:
             self._send(frame)
-            if not pending.done.wait(timeout):
-                raise RequestTimeout(f"the call to {to} was not answered within {timeout:g} s")
+            self._await_dial(pending, timeout, what)
         finally:
             with self._lock:
                 if pending in self._dials:
                     self._dials.remove(pending)
+                if not pending.done.is_set() and frame in self._queue:
+                    self._queue.remove(frame)  # never sent: it must not be placed later
         if pending.error is not None:
             raise pending.error
         assert pending.call is not None
         return pending.call
+
+    def _await_dial(self, pending: _Dial, timeout: float, what: str) -> None:
+        """Wait for the dial's outcome; fail as soon as the client or the agent cannot get one."""
+        client = self._require_client()
+        deadline = time.monotonic() + timeout
+        while not pending.done.wait(min(_POLL, max(0.0, deadline - time.monotonic()))):
+            client._require_connection(what)
+            if pending.call_id is None:  # not yet placed: registration still matters
+                if self._failed is not None:
+                    raise self._failed
+                self._raise_if_conflict()
+            if time.monotonic() >= deadline:
+                self._raise_if_conflict(final=True)
+                placed = (f"call.dialing for it (call {pending.call_id}), then nothing"
+                          if pending.call_id else "no call.dialing for this number" + (
+                              "" if self._ready.is_set() else
+                              " (the agent is not registered yet: the dial is queued)"))
+                raise RequestTimeout(
+                    f"{what}: the call to {pending.to} was not answered within {timeout:g} s "
+                    f"(waited for call.started); last seen: {placed}; {client._link_state()}")
 
     def _dial_bound(self, frame: Mapping[str, Any]) -> None:
         """`call.dialing`: bind the oldest unbound dial to this number (reader thread)."""

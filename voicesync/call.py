@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
-from voicesync._listeners import Handler, Listeners, register
+from voicesync._listeners import Listeners, Subscribable
 from voicesync.errors import RequestTimeout
 from voicesync.events import Turn
 from voicesync.history import History
@@ -34,8 +34,9 @@ def new_message_id() -> str:
 class SayHandle:
     """A message queued with `Call.say`; `wait()` tells whether it was cut off."""
 
-    def __init__(self, message_id: str) -> None:
+    def __init__(self, message_id: str, now_playing: Callable[[], str] = lambda: "") -> None:
         self.message_id = message_id
+        self._now_playing = now_playing  # the call's bot message now: for a timeout message
         self._done = threading.Event()
         self._interrupted = False
 
@@ -60,18 +61,25 @@ class SayHandle:
         Raises RequestTimeout if it is still playing after `timeout` seconds.
         """
         if not self._done.wait(timeout):
+            playing = self._now_playing()
+            seen = ("the bot silent" if not playing else "it was playing"
+                    if playing == self.message_id else f"message {playing} was playing")
             raise RequestTimeout(
-                f"message {self.message_id} was still playing after {timeout:g} s")
+                f"message {self.message_id} was not over after {timeout:g} s (waited for its "
+                f"bot.finished or bot.interrupted); last seen: {seen}")
         return self._interrupted
 
 
-class Call:
+class Call(Subscribable):
     """One conversation (phone, WebRTC, chat). Every method may be called from any thread.
 
     State is written only by voicesync's reader thread; the properties return
     snapshots taken under the call's lock. Commands on a call that has ended are
     dropped (logged at DEBUG) and return False or an already-settled handle.
+    `on()`/`off()` (from Subscribable) take this call's events only.
     """
+
+    _scope = "call"
 
     def __init__(self, agent: Agent, call_id: str, frame: Mapping[str, Any]) -> None:
         self.id = call_id
@@ -175,20 +183,6 @@ class Call:
         """Block until the call ends or `timeout` passes; True if it ended."""
         return self._ended.wait(timeout)
 
-    # ------------------------------------------------------------------ handlers
-
-    def on(self, name: str, fn: Handler | None = None) -> Any:
-        """Register a handler for this call's events (also usable as a decorator).
-
-        Handlers run on a voicesync handler thread, in wire order with every other
-        handler of this call.
-        """
-        return register(self._listeners, name, fn)
-
-    def off(self, name: str, fn: Handler | None = None) -> None:
-        """Remove a handler (or every handler of `name`)."""
-        self._listeners.remove(name, fn)
-
     # ------------------------------------------------------------------ speaking
 
     def send(self, frame: Mapping[str, Any]) -> bool:
@@ -203,7 +197,7 @@ class Call:
 
         Returns at once; the handle's `wait()` blocks until it was spoken or cut off.
         """
-        handle = SayHandle(new_message_id())
+        handle = SayHandle(new_message_id(), lambda: self._bot_message)
         with self._lock:
             if not self._ended.is_set():
                 self._says[handle.message_id] = handle

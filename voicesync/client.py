@@ -22,8 +22,9 @@ from voicesync._connection import Reader
 from voicesync._dispatch import Dispatcher
 from voicesync._heartbeat import Heartbeat
 from voicesync._lanes import Lanes
-from voicesync._listeners import Handler, Listeners, register
+from voicesync._listeners import Handler, Listeners, Subscribable
 from voicesync._log import debug_enabled, redact
+from voicesync._report import Reporter, describe_handler
 from voicesync._requests import Requests
 from voicesync._rest import rest_get
 from voicesync._tools import run_tool_calls
@@ -35,6 +36,9 @@ from voicesync.errors import (
     ConnectionClosedError,
     ConnectTimeout,
     EventsDroppedError,
+    NotConnectedError,
+    RegistrationError,
+    ServerError,
     VoiceSyncError,
 )
 from voicesync.events import ToolCall
@@ -65,7 +69,7 @@ class ClientStats:
     dispatch_lag_max_ms: float
 
 
-class Client:
+class Client(Subscribable):
     """A connection to the voice platform that serves one or more agents.
 
     The constructor does not connect: call `connect()` (or use ``with Client() as c``
@@ -87,6 +91,8 @@ class Client:
         ssl_context: a custom TLS context (e.g. your own CA).
         http_url: REST base URL; derived from `url` by default.
     """
+
+    _scope = "client"
 
     def __init__(
         self, api_key: str | None = None, url: str | None = None, *, reconnect: bool = True,
@@ -122,6 +128,8 @@ class Client:
         self._agents: dict[str, Agent] = {}
         self._calls_by_id: dict[str, Call] = {}
         self._listeners = Listeners()
+        self._reporter = Reporter(logger, lambda: bool(self._listeners.get("error")),
+                                  lambda exc: self._emit_client("error", exc))
         self._lanes = Lanes(on_error=self._handler_failed, max_workers=max_handler_threads)
         self._requests = Requests()
         self._dispatcher = Dispatcher(self)
@@ -290,17 +298,6 @@ class Client:
             agent._unregistered()
         return agent
 
-    def on(self, name: str, fn: Handler | None = None) -> Any:
-        """Register a handler for `name` across every agent and call (or a decorator).
-
-        Client events: ``connected()``, ``disconnected(reason)``,
-        ``reconnecting(attempt, delay)``, ``error(exc)``.
-        """
-        return register(self._listeners, name, fn)
-
-    def off(self, name: str, fn: Handler | None = None) -> None:
-        self._listeners.remove(name, fn)
-
     def send(self, frame: Mapping[str, Any]) -> bool:
         """Send a raw frame now (escape hatch, unqueued). False if not connected."""
         if not isinstance(frame.get("event"), str):
@@ -363,6 +360,30 @@ class Client:
         self._count("frames_sent")
         return True
 
+    def _require_connection(self, what: str) -> None:
+        """Raise NotConnectedError unless connected or connecting (any thread)."""
+        reader = self._reader
+        if self._closed:
+            raise NotConnectedError(
+                f"{what} needs a connection, but this client is closed; create a new Client "
+                "and call client.connect()", reason="closed")
+        if reader is None or not reader.alive:
+            cause = "" if reader is None else (
+                f" (the connection ended for good: {reader.final_error})"
+                if reader.final_error is not None else " (the connection ended)")
+            raise NotConnectedError(
+                f"{what} needs a connection, but the client is not connected{cause}; call "
+                "client.connect() first", reason="not_connected")
+
+    def _link_state(self) -> str:
+        """What the connection looks like now, for timeout messages."""
+        if self._closed:
+            return "the client is closed"
+        if not self._connected.is_set():
+            return "the client is not connected (connecting or reconnecting)"
+        silent = time.monotonic() - self._last_rx
+        return f"the client is connected; the last frame arrived {silent:.1f} s ago"
+
     def _count(self, name: str) -> None:
         with self._lock:
             self._counts[name] += 1
@@ -384,7 +405,7 @@ class Client:
                 try:
                     handler(*args)
                 except Exception as exc:
-                    self._handler_failed(exc, lane)
+                    self._handler_failed(exc, lane, describe_handler(handler, args, lane))
 
         if not self._lanes.submit(lane, invoke, received_at=received_at) and not self._closed:
             self._dropped(lane)
@@ -397,7 +418,10 @@ class Client:
         are counted and logged only.
         """
         if lane == _CLIENT_LANE:
-            logger.warning("error handlers are too far behind: a report was dropped")
+            self._reporter.report(EventsDroppedError(
+                "error handlers are too far behind: a report was dropped", count=1,
+                total=self._lanes.dropped), "error handlers are too far behind: a report "
+                "was dropped", level=logging.WARNING, deliver=False)
             return
         with self._lock:
             self._unreported_drops += 1
@@ -417,9 +441,7 @@ class Client:
             self._last_drop_report = time.monotonic()
         if count:
             total = self._lanes.dropped
-            logger.warning("%d event(s) dropped: handlers too far behind (%d in all)", count,
-                           total)
-            self._emit_client("error", EventsDroppedError(
+            self._report(EventsDroppedError(
                 f"{count} event(s) dropped because a call's handlers were more than "
                 f"{self._lanes.max_backlog} events behind ({total} in all); keep handlers "
                 "short or hand long work to your own threads", count=count, total=total))
@@ -429,18 +451,24 @@ class Client:
         if handlers:
             self._run(_CLIENT_LANE, handlers, args, time.monotonic())
 
-    def _report(self, exc: BaseException, *, log: bool = False) -> None:
-        if log:
-            logger.error("%s", exc)
-        else:
-            logger.info("reported: %s", exc)
-        self._emit_client("error", exc)
+    def _report(self, exc: BaseException, *, log: bool = False, loud: bool = False) -> None:
+        """A problem on voicesync's threads: logged, given to `error` handlers, else printed.
 
-    def _handler_failed(self, exc: BaseException, lane: str) -> None:
+        Refused keys, registration trouble, dropped events and a connection ended for good
+        are WARNINGs, so a program with no logging set up still sees them on stderr
+        (voicesync._report); other reports are INFO.
+        """
+        loud = loud or isinstance(
+            exc, (AuthenticationError, RegistrationError, EventsDroppedError)) or (
+            isinstance(exc, ServerError) and exc.code == "AGENT_CONFLICT")
+        level = logging.ERROR if log else logging.WARNING if loud else logging.INFO
+        self._reporter.report(exc, str(exc), level=level)
+
+    def _handler_failed(self, exc: BaseException, lane: str, where: str | None = None) -> None:
+        """User code raised on a voicesync thread (lanes, `_run`, `llm.before`)."""
         self._count("handler_errors")
-        logger.error("a handler for %s raised", lane, exc_info=exc)
-        if lane != _CLIENT_LANE:
-            self._emit_client("error", exc)
+        self._reporter.handler_failed(exc, where or f"a handler ({lane})", lane,
+                                      deliver=lane != _CLIENT_LANE)
 
     # ------------------------------------------------------------------ internals: state
 
@@ -502,24 +530,25 @@ class Client:
             transport.shutdown()
 
     def _auth_failed(self, error: AuthenticationError) -> None:
+        # Not reported here: connect() raises it, or (on a reconnect) _reader_stopped reports it.
         self._auth_error = error
-        self._report(error)
 
     def _reader_stopped(self, error: VoiceSyncError, *, initial: bool) -> None:
         if not initial:
-            self._report(error)
+            self._report(error, loud=True)
         self._finished.set()
 
     # ------------------------------------------------------------------ internals: services
 
     def _request(self, call: Call, event: str, response: str, timeout: float,
                  payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        self._require_connection(f"{event!r} on call {call.id}")
         request_id = self._requests.new_id()
         pending = self._requests.open(request_id, event, response, call.id)
         frame = {"event": event, "call_id": call.id, "request_id": request_id, **payload}
         if not call.send(frame):
             pending.done.set()
-        return self._requests.wait(request_id, pending, timeout)
+        return self._requests.wait(request_id, pending, timeout, self._link_state)
 
     def _rest_get(self, path: str, params: Mapping[str, str], timeout: float) -> dict[str, Any]:
         return rest_get(self.http_url + path, params, self._api_key, timeout)

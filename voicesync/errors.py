@@ -7,10 +7,13 @@ VoiceSyncError
 │   ├── AuthenticationError    the platform refused the API key; never retried
 │   └── ConnectTimeout         no socket or no `connected` in time (also a TimeoutError)
 ├── ConnectionClosedError      the connection is gone and a command could not be sent
+│   └── NotConnectedError      an operation that needs the connection, on a client that is
+│                              neither connected nor connecting: call client.connect()
 ├── ProtocolError              a frame that could not be decoded (.frame, redacted)
 ├── ServerError                the platform refused a command (.code, .server_message)
 │   ├── RegistrationError          an agent could not be registered (.agent_id)
-│   │   ├── AgentConflictError     the agent id is held by another connection (.reason)
+│   │   ├── AgentConflictError     the agent id is held by another connection (.reason,
+│   │   │                          .holder_alive, .retry_remaining)
 │   │   └── ServerAtCapacityError  the platform has no free slot (.used, .limit)
 │   ├── RequestRejectedError       a history/prompt request came back with an error
 │   └── CallFailedError            an outbound call was not answered (.reason)
@@ -33,6 +36,7 @@ __all__ = [
     "ConnectTimeout",
     "ConnectionClosedError",
     "EventsDroppedError",
+    "NotConnectedError",
     "ProtocolError",
     "RegistrationError",
     "ReplyStreamClosedError",
@@ -77,6 +81,14 @@ class ConnectionClosedError(VoiceSyncError):
         self.reason = reason
 
 
+class NotConnectedError(ConnectionClosedError):
+    """The client is not connected and not connecting (never connected, gave up, or closed).
+
+    Raised at once by operations that need the connection (`dial`, `wait_ready`,
+    `create_token`, history requests) instead of waiting out their timeout.
+    """
+
+
 class ProtocolError(VoiceSyncError):
     """A frame from the server could not be decoded; it was skipped."""
 
@@ -108,18 +120,25 @@ class RegistrationError(ServerError):
 class AgentConflictError(RegistrationError):
     """Another live connection holds this agent id.
 
-    `reason` is ``"server_fatal"`` (the platform proved the holder alive) or
-    ``"retry_budget_exhausted"`` (voicesync retried for the whole budget).
+    `reason` is ``"server_fatal"`` (the platform proved the holder alive),
+    ``"retry_budget_exhausted"`` (voicesync retried for the whole budget) or ``"retrying"``
+    (raised by `dial()`/`wait_ready()` while voicesync still retries in the background).
+    `holder_alive` is the platform's hint (None if it gave none); `retry_remaining` is
+    how many seconds of the retry budget are left (0 once it gave up).
     """
 
     def __init__(
         self, message: str, *, agent_id: str, reason: str, server_message: str = "",
+        holder_alive: bool | None = None, retry_remaining: float = 0.0,
     ) -> None:
         super().__init__(
-            message, agent_id=agent_id, code="AGENT_CONFLICT_FATAL",
+            message, agent_id=agent_id,
+            code="AGENT_CONFLICT" if reason == "retrying" else "AGENT_CONFLICT_FATAL",
             server_message=server_message,
         )
         self.reason = reason
+        self.holder_alive = holder_alive
+        self.retry_remaining = retry_remaining
 
 
 class ServerAtCapacityError(RegistrationError):

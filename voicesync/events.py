@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args
 
 __all__ = [
     "BotFinished",
@@ -47,7 +47,40 @@ EventName: TypeAlias = Literal[
     "llm.before", "llm.tool_call", "llm.preparing_timeout", "skill.loaded", "skill.unloaded",
     "session.idle_warning", "session.timeout", "audio.metrics", "memory.ops",
     "credits.rejected", "credits.exhausted", "call.recording", "message.aborted",
+    "call.rejected", "call.routed", "call.route_failed",
+    # chat and WhatsApp sessions
+    "chat.message", "chat.response", "llm.chat.started", "llm.chat.chunk", "llm.chat.ended",
+    "llm.chat.error", "whatsapp.session_started", "whatsapp.message", "whatsapp.response",
+    "whatsapp.status", "whatsapp.session_ended",
 ]
+
+#: Every name `on()` accepts without ``strict=False`` (`EventName` as a set).
+EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
+#: Events of the client's connection: only `client.on()` hears them.
+CLIENT_EVENTS = frozenset({"connected", "disconnected", "reconnecting", "error"})
+#: Events of an agent rather than of one call: `call.on()` never hears them.
+AGENT_EVENTS = frozenset({
+    "ready", "channel.added", "channel.configured", "channel.removed", "agent.displaced",
+    "call.started", "call.ringing", "call.dialing", "call.rejected", "session.paused",
+    "session.resumed", "whatsapp.session_started",
+})
+#: Positional arguments a handler of these events receives (others: ``(event, call)``
+#: for a call's events, ``(event)`` for an agent's).
+HANDLER_ARGS: dict[str, tuple[str, ...]] = {
+    "connected": (), "disconnected": ("reason",), "reconnecting": ("attempt", "delay"),
+    "error": ("exc",), "ready": (), "call.started": ("call",),
+    "call.ended": ("call", "reason"), "call.ringing": ("ringing_call",),
+    "agent.displaced": ("event",), "channel.added": ("event",),
+    "channel.configured": ("event",), "channel.removed": ("event",),
+    "session.paused": ("event",), "session.resumed": ("event",),
+    **dict.fromkeys((
+        "speech.started", "speech.ended", "user.speaking", "user.message", "eager.turn",
+        "turn.pause", "turn.end", "turn.resumed", "turn.continued", "bot.speaking", "bot.word",
+        "bot.finished", "bot.interrupted", "message.confirmed", "reply.rejected",
+        "call.updated", "call.error", "llm.tool_call", "llm.before", "skill.loaded",
+        "skill.unloaded", "call.held", "call.unheld", "call.muted", "call.unmuted",
+        "call.forwarded", "call.dtmf_sent", "call.dtmf_received"), ("event", "call")),
+}
 
 
 @dataclass(frozen=True)

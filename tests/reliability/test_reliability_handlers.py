@@ -51,12 +51,12 @@ def test_blocked_or_raising_handler_leaves_everything_else_running(
         stream.write("done")
         stream.end()
 
-    @agent.on("x.tick")
+    @agent.on("x.tick", strict=False)
     def on_tick(event: Any, call: voicesync.Call) -> None:
         if call.id == "CA-A":
             after_block.append(int(event.raw["n"]))
 
-    @agent.on("x.boom")
+    @agent.on("x.boom", strict=False)
     def on_boom(event: Any, call: voicesync.Call) -> None:
         raise ValueError("handler bug")
 
@@ -120,7 +120,7 @@ def test_burst_of_10000_events_is_delivered_in_order(
     client = make_client(ping_interval=PING_INTERVAL, ping_timeout=5.0)
     agent = client.agent("support")
     seen: list[int] = []
-    agent.on("x.tick", lambda event, call: seen.append(int(event.raw["n"])))
+    agent.on("x.tick", lambda event, call: seen.append(int(event.raw["n"])), strict=False)
     client.connect(timeout=5.0)
     agent.wait_ready(5.0)
     peer.start_call("support", "CA1")
@@ -154,7 +154,7 @@ def test_burst_beyond_the_bound_is_counted_and_reported(
 
     client.on("error", on_error)
 
-    @agent.on("x.tick")
+    @agent.on("x.tick", strict=False)
     def on_tick(event: Any, call: voicesync.Call) -> None:
         n = int(event.raw["n"])
         if n == 0:
@@ -204,7 +204,7 @@ def test_overflow_with_a_blocked_error_handler_keeps_the_reader_alive(
     agent = client.agent("support")
     gate = threading.Event()
     client.on("error", lambda exc: gate.wait(30.0))
-    agent.on("x.tick", lambda event, call: gate.wait(30.0))
+    agent.on("x.tick", lambda event, call: gate.wait(30.0), strict=False)
     client.connect(timeout=5.0)
     agent.wait_ready(5.0)
     peer.start_call("support", "CA1")
