@@ -85,19 +85,22 @@ class _Finder:
         self._blocks = tuple(secret[i:i + step] for i in range(0, len(secret) - step + 1, step))
 
     def sub(self, text: str) -> str:
-        escaped = "\\u" in text or "%" in text or "\\/" in text
-        view = _View(text) if escaped else None
-        plain = view.text if view is not None else text
         spans: list[tuple[int, int]] = []
-        if any(block in plain for block in self._blocks):
-            for start, stop in self._spans(plain):
-                spans.append(view.span(start, stop) if view is not None else (start, stop))
+        if ("\\u" in text or "%" in text or "\\/" in text) and self._found(
+                _ESCAPE.sub(_unescape, text)):
+            view = _View(text)  # built only when the decoded text holds part of the key
+            spans += (view.span(start, stop) for start, stop in self._spans(view.text))
+        elif self._found(text):
+            spans += self._spans(text)
         for literal in self._literals:
             start = text.find(literal)
             while start >= 0:
                 spans.append((start, start + len(literal)))
                 start = text.find(literal, start + 1)
         return _replace(text, spans) if spans else text
+
+    def _found(self, text: str) -> bool:
+        return any(block in text for block in self._blocks)
 
     def _spans(self, text: str) -> Iterable[tuple[int, int]]:
         """Maximal runs of the secret in `text`: a fragment, extended while it goes on."""
@@ -117,6 +120,11 @@ class _Finder:
 _ESCAPE = re.compile(r"\\{1,2}u00([0-7][0-9a-fA-F])|%([0-7][0-9a-fA-F])|\\(/)")
 
 
+def _unescape(match: re.Match[str]) -> str:
+    code, percent, slash = match.groups()
+    return str(slash or chr(int(code or percent, 16)))
+
+
 class _View:
     """`text` with its JSON, unicode and percent escapes of ASCII decoded."""
 
@@ -130,9 +138,7 @@ class _View:
         for match in _ESCAPE.finditer(text):
             if match.start() > position:
                 self._segment(chunks, text[position:match.start()], position, 1)
-            code, percent, slash = match.groups()
-            self._segment(chunks, slash or chr(int(code or percent, 16)), match.start(),
-                          match.end() - match.start())
+            self._segment(chunks, _unescape(match), match.start(), match.end() - match.start())
             position = match.end()
         if position < len(text):
             self._segment(chunks, text[position:], position, 1)
