@@ -101,11 +101,12 @@ class Transport:
         """Connect TCP (and TLS) ourselves, so that close() can break a connect whose SYNs
         go unanswered: websocket-client only publishes its socket once connect() returns.
 
-        Returns None when a proxy is configured (http(s)_proxy): websocket-client then
-        dials through it, and only its upgrade can be broken.
+        Returns None when a proxy is configured for wss:// (https_proxy): websocket-client
+        then dials through it, and only its upgrade can be broken. Plain ws:// never goes
+        through a proxy: the proxy would read the key in the connect frame.
         """
         host, port, _, secure = parse_url(url)
-        if get_proxy_info(host, secure)[0] is not None:
+        if secure and get_proxy_info(host, secure)[0] is not None:
             return None
         err: OSError | None = None
         for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0,
