@@ -7,6 +7,7 @@ redirect or a proxy can point at a host that does not look like loopback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -152,3 +153,54 @@ def describe(value: Any) -> str:
         parts.append("".join(traceback.format_exception(value)))
         parts.extend(str(v) for v in vars(value).values())
     return "\n".join(parts)
+
+
+class Tunnel:
+    """A one-connection HTTP CONNECT proxy on 127.0.0.1 that records what it carries."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self._upstream = upstream
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.asked: list[bytes] = []  # request lines, e.g. b"CONNECT host:443 HTTP/1.1"
+        self.carried = bytearray()  # every byte piped, both ways
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="security-tunnel", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        try:
+            down, _ = self._listener.accept()
+        except OSError:
+            return
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = down.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        with self._lock:
+            self.asked.append(head.split(b"\r\n", 1)[0])
+        up = socket.create_connection(self._upstream)
+        down.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        threading.Thread(target=self._pipe, args=(up, down), daemon=True).start()
+        self._pipe(down, up)
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                with self._lock:
+                    self.carried += data
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._listener.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import threading
 import types
 import typing
@@ -55,7 +56,7 @@ def _conforms(value: Any, hint: Any) -> bool:
     if origin is not None:
         return isinstance(value, origin)
     if hint is float:
-        return isinstance(value, float) and value == value and abs(value) != float("inf")
+        return isinstance(value, float) and math.isfinite(value)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint is Mapping or origin is Mapping:
@@ -212,8 +213,8 @@ def test_hostile_frames_never_raise_in_user_code(
     agent.on("x.done", lambda event, call: done.set())
     errors_before = client.stats().handler_errors
     try:
-        for frame in frames:
-            frame = {**frame, "agent_id": "support", "call_id": "CA1"}
+        for generated in frames:
+            frame = {**generated, "agent_id": "support", "call_id": "CA1"}
             if frame["event"] in ("call.ended", "call.started"):
                 frame["event"] = "call.updated"  # keep the one call alive for every example
             peer.send(json.dumps(frame))

@@ -15,7 +15,7 @@ import pytest
 import trustme
 from helpers import CANARY_KEY
 from reliability_peer import ScriptedPeer
-from security_support import TEST_HOST, CanaryWatch, HttpEndpoint, map_test_hosts
+from security_support import TEST_HOST, CanaryWatch, HttpEndpoint, Tunnel, map_test_hosts
 
 import voicesync
 
@@ -197,3 +197,24 @@ def test_a_plain_loopback_socket_never_goes_through_a_proxy_from_the_environment
     client.close()
     assert recorder.seen() == []
     assert peer.frames()[0].frame == {"event": "connect", "api_key": CANARY_KEY}
+
+
+def test_a_tls_socket_goes_through_the_https_proxy_and_the_proxy_never_sees_the_key(
+        ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> None:
+    """wss:// honours https_proxy with a CONNECT tunnel: TLS (verified as usual) runs end
+    to end, and the proxy learns the host name only."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(server)
+    trusted = ssl.create_default_context()
+    ca.configure_trust(trusted)
+    with ScriptedPeer(ssl_context=server) as peer, Tunnel(peer.address) as tunnel:
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("https_proxy", tunnel.url)
+        client = voicesync.Client(api_key=CANARY_KEY, url=f"wss://localhost:{peer.address[1]}",
+                                  ssl_context=trusted, reconnect=False, connect_timeout=3.0)
+        client.connect(timeout=5.0)
+        client.close()
+        assert tunnel.asked == [f"CONNECT localhost:{peer.address[1]} HTTP/1.1".encode()]
+        assert peer.frames()[0].frame == {"event": "connect", "api_key": CANARY_KEY}
+        assert len(tunnel.carried) > 0 and CANARY_KEY.encode() not in tunnel.carried
