@@ -226,3 +226,18 @@ def test_hostile_frames_never_raise_in_user_code(
             agent.off(name)
     assert failures == []
     assert client.stats().handler_errors == errors_before and client.connected
+
+
+def test_a_hostile_call_ended_transcript_keeps_its_documented_types(
+        peer: ScriptedPeer, served: tuple[voicesync.Client, voicesync.Agent]) -> None:
+    _, agent = served
+    call = agent.call("CA1")
+    assert call is not None
+    peer.send({"event": "call.ended", "agent_id": "support", "call_id": "CA1",
+               "reason": ["not", "a", "string"], "duration_seconds": 10 ** 400,
+               "messages": [{"role": "user", "content": {"a": 1}}, "junk", None,
+                            {"role": "assistant", "content": 5}, {"role": "user"},
+                            {"role": "user", "content": "hi"}]})
+    assert call.wait_ended(5.0)
+    assert call.transcript == [{"role": "user", "content": "hi"}]
+    assert call.reason == "hangup" and call.duration is None
