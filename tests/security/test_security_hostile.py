@@ -39,7 +39,8 @@ FIELDS = sorted({"call_id", "session_id", "agent_id", "message_id", "msg_id", "t
                  "in_reply_to", "expected_reply_to", "digit", "digits", "tool_calls", "type",
                  "ref", "from", "to", "direction", "transport", "metadata", "started_at",
                  "duration_seconds", "ended_at", "messages", "code", "error", "retry_after_s"})
-FRAMES = st.fixed_dictionaries({"event": st.sampled_from(EVENT_NAMES)},
+NAMES = st.sampled_from(EVENT_NAMES) | ANY_TEXT.filter(lambda n: n not in _codec.CLIENT_EVENTS)
+FRAMES = st.fixed_dictionaries({"event": NAMES},
                                optional=dict.fromkeys(FIELDS, JSON_VALUES))
 
 
