@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 import time
@@ -203,43 +202,3 @@ def test_malformed_frames_are_skipped_and_the_reader_survives(sim: Any) -> None:
         assert client.stats().malformed_frames == 4
         assert client.connected
 
-
-def test_connects_through_the_http_proxy_from_the_environment(
-        sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """http(s)_proxy is honoured (websocket-client tunnels with CONNECT); the SDK's own
-    interruptible dial is used only when no proxy applies."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    asked: list[bytes] = []
-
-    def tunnel() -> None:
-        down, _ = listener.accept()
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += down.recv(4096)
-        asked.append(head.split(b"\r\n", 1)[0])
-        up = socket.create_connection(("127.0.0.1", sim.port))
-        down.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-
-        def pipe(src: socket.socket, dst: socket.socket) -> None:
-            with contextlib.suppress(OSError):
-                while data := src.recv(65536):
-                    dst.sendall(data)
-            with contextlib.suppress(OSError):
-                dst.shutdown(socket.SHUT_WR)
-
-        threading.Thread(target=pipe, args=(up, down), daemon=True).start()
-        pipe(down, up)
-
-    threading.Thread(target=tunnel, name="test-proxy", daemon=True).start()
-    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{listener.getsockname()[1]}")
-    monkeypatch.delenv("no_proxy", raising=False)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    # ::1 is loopback (so ws:// is allowed) but not on websocket-client's no-proxy list.
-    client = voicesync.Client(api_key=CANARY_KEY, url="ws://[::1]:9", reconnect=False)
-    _made.append(client)
-    try:
-        client.connect(timeout=5)
-        assert client.connected
-        assert asked == [b"CONNECT ::1:9 HTTP/1.1"]
-    finally:
-        listener.close()

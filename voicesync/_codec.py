@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -37,29 +38,57 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _Overflow(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Overflow
+    return value
+
+
 # One encoder for every frame: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Events voicesync itself emits; a frame that names one is refused, so the server
+#: cannot run the client's own lifecycle handlers.
+CLIENT_EVENTS = frozenset({"disconnected", "reconnecting", "ready"})
 
 
 def dumps(frame: Mapping[str, Any]) -> str:
-    """Serialise one outgoing frame compactly, keys in insertion order."""
-    return _ENCODER.encode(frame)
+    """Serialise one outgoing frame compactly, keys in insertion order.
+
+    A lone surrogate (a server can send ``"\\ud800"``, and an app may echo it) is not
+    UTF-8: it is written as the JSON escape it came in as, so the frame stays valid.
+    """
+    text = _ENCODER.encode(frame)
+    if not text.isascii() and _SURROGATE.search(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def loads(text: str) -> Frame:
     """Parse one incoming frame; anything but a JSON object with a string `event` is refused.
 
-    NaN/Infinity, over-deep nesting (RecursionError) and over-long integers (ValueError)
-    are all turned into ProtocolError so the reader thread survives them.
+    NaN/Infinity, numbers that overflow a float, over-deep nesting (RecursionError),
+    over-long integers (ValueError) and frames named like a client event are all
+    turned into ProtocolError so the reader thread survives them.
     """
     try:
-        frame = json.loads(text, parse_constant=_reject_constant)
+        frame = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
+    except _Overflow:
+        raise ProtocolError("frame has a number too large for a float") from None
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"frame is not valid JSON ({type(exc).__name__})") from None
     if not isinstance(frame, dict):
         raise ProtocolError(f"frame is a JSON {type(frame).__name__}, not an object")
-    if not isinstance(frame.get("event"), str):
+    name = frame.get("event")
+    if not isinstance(name, str):
         raise ProtocolError("frame has no string 'event' field")
+    if name in CLIENT_EVENTS:
+        raise ProtocolError(f"frame is named like the client event {name!r}")
     return frame
 
 
@@ -266,7 +295,8 @@ def turn(frame: Mapping[str, Any], message_id: str, text: str, confidence: float
 
 def _tool_calls(frame: Mapping[str, Any]) -> tuple[ToolCallRequest, ...]:
     out = []
-    for item in frame.get("tool_calls") or ():
+    items = frame.get("tool_calls")
+    for item in items if isinstance(items, list) else ():
         if not isinstance(item, Mapping):
             continue
         nested = item.get("function")
@@ -341,11 +371,15 @@ def int_field(frame: Mapping[str, Any], key: str) -> int | None:
 
 
 def number_field(frame: Mapping[str, Any], key: str) -> float | None:
-    """A numeric field (not a boolean) as a float, or None."""
+    """A numeric field (not a boolean) as a finite float, or None."""
     value = frame.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return number if math.isfinite(number) else None
 
 
 def error_text(frame: Mapping[str, Any]) -> str:

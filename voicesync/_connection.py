@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from voicesync import _codec
-from voicesync._log import REDACTED, debug_enabled, redact
+from voicesync._log import debug_enabled, redact, redact_error
 from voicesync._transport import CLOSE_POLICY, FrameTooLargeError, Transport
 from voicesync.errors import (
     AuthenticationError,
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _DISPLACED_CODE = 4001
-_SECRET_MIN = 16  # shorter keys (tests, "local-dev") are not secrets and would mangle frames
 
 
 class Reader:
@@ -61,6 +60,8 @@ class Reader:
             transport = Transport(max_frame_bytes=client.max_frame_bytes,
                                   ssl_context=client._ssl_context)
             error = self._session(transport)
+            if error is not None:  # close reasons and server texts may echo the key
+                redact_error(error, client._api_key)
             connected_this_time = client._connected.is_set()
             ever_connected = ever_connected or connected_this_time
             if connected_this_time:
@@ -150,9 +151,7 @@ class Reader:
             received = time.monotonic()
             client._last_rx = received
             client._count("frames_received")
-            key = client._api_key
-            if len(key) >= _SECRET_MIN and key in text:  # a server echoing the key back
-                text = text.replace(key, REDACTED)     # must not spread it to logs or apps
+            text = redact(text, client._api_key)  # an echoed key must not reach logs or apps
             try:
                 frame = _codec.loads(text)
             except ProtocolError as exc:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import websocket
+from websocket._handshake import SUPPORTED_REDIRECT_STATUSES
 from websocket._http import _ssl_socket as ssl_socket
 from websocket._socket import DEFAULT_SOCKET_OPTION
 from websocket._url import get_proxy_info, parse_url
@@ -72,10 +73,17 @@ class Transport:
         deadline = time.monotonic() + timeout
         try:
             sock = self._dial(url, deadline)
+            # Redirects are not followed: the key would travel to a host nobody checked.
             ws.connect(url, timeout=max(0.001, deadline - time.monotonic()),
-                       suppress_origin=True, socket=sock)
+                       suppress_origin=True, socket=sock, redirect_limit=0)
         except (websocket.WebSocketException, OSError) as exc:
             self._abandon(ws)
+            status = getattr(ws.handshake_response, "status", None)
+            if status in SUPPORTED_REDIRECT_STATUSES:
+                raise ConnectError(
+                    f"{url} answered the WebSocket upgrade with a redirect (HTTP {status}); "
+                    "voicesync does not follow redirects: set url= to the final address",
+                    url=url) from None
             if isinstance(exc, (websocket.WebSocketTimeoutException, TimeoutError)):
                 raise ConnectTimeout(
                     f"could not reach {url} within {timeout:g} s", url=url) from exc
@@ -93,11 +101,12 @@ class Transport:
         """Connect TCP (and TLS) ourselves, so that close() can break a connect whose SYNs
         go unanswered: websocket-client only publishes its socket once connect() returns.
 
-        Returns None when a proxy is configured (http(s)_proxy): websocket-client then
-        dials through it, and only its upgrade can be broken.
+        Returns None when a proxy is configured for wss:// (https_proxy): websocket-client
+        then dials through it, and only its upgrade can be broken. Plain ws:// never goes
+        through a proxy: the proxy would read the key in the connect frame.
         """
         host, port, _, secure = parse_url(url)
-        if get_proxy_info(host, secure)[0] is not None:
+        if secure and get_proxy_info(host, secure)[0] is not None:
             return None
         err: OSError | None = None
         for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0,

@@ -172,7 +172,8 @@ class Call(Subscribable):
     def transcript(self) -> list[dict[str, str]]:
         """``[{"role": "user"|"assistant", "content": ...}]`` without tool traffic."""
         return [{"role": m["role"], "content": m["content"]} for m in self.messages
-                if m.get("role") in ("user", "assistant") and m.get("content")]
+                if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+                and m["content"]]
 
     @property
     def active_skills(self) -> frozenset[str]:

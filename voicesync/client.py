@@ -86,10 +86,12 @@ class Client(Subscribable):
         ping_timeout: a server silent this long is declared dead and redialled.
         connect_timeout: bound on opening the socket and on the handshake.
         max_frame_bytes: larger inbound frames close the socket with 1009.
-        allow_insecure: permit ``ws://`` to a non-loopback host.
+        allow_insecure: permit ``ws://`` and ``http://`` to a non-loopback host (logs
+            a warning naming the host: the key then travels in the clear).
         tls_verify: set False only for a development server with a self-signed cert.
         ssl_context: a custom TLS context (e.g. your own CA).
-        http_url: REST base URL; derived from `url` by default.
+        http_url: REST base URL; derived from `url` by default. ``https://``, or
+            ``http://`` only on loopback (or with `allow_insecure`).
     """
 
     _scope = "client"
@@ -104,10 +106,10 @@ class Client(Subscribable):
         base = (url or os.environ.get("PINECALL_URL") or DEFAULT_URL).strip()
         self.url, derived_http = _endpoints(base)
         self.http_url = (http_url or derived_http).rstrip("/")
+        if not self.http_url.startswith(("https://", "http://")):
+            raise ConfigurationError(f"http_url must start with https:// or http://: {http_url}")
         loopback = _is_loopback(self.url)
-        if self.url.startswith("ws://") and not loopback and not allow_insecure:
-            raise ConfigurationError(
-                f"refusing unencrypted {self.url}: use wss://, or pass allow_insecure=True")
+        _check_encrypted((self.url, self.http_url), allow_insecure)
         key = api_key or os.environ.get("PINECALL_API_KEY") or (_LOCAL_KEY if loopback else None)
         if not key:
             raise ConfigurationError(
@@ -551,7 +553,8 @@ class Client(Subscribable):
         return self._requests.wait(request_id, pending, timeout, self._link_state)
 
     def _rest_get(self, path: str, params: Mapping[str, str], timeout: float) -> dict[str, Any]:
-        return rest_get(self.http_url + path, params, self._api_key, timeout)
+        return rest_get(self.http_url + path, params, self._api_key, timeout,
+                        direct=_is_loopback(self.http_url))
 
     def _run_tools(self, event: ToolCall, call: Call) -> None:
         run_tool_calls(event, call)
@@ -571,6 +574,19 @@ def _endpoints(base: str) -> tuple[str, str]:
     if base.endswith("/client"):
         base = base[: -len("/client")]
     return base + "/client", "http" + base[2:]
+
+
+def _check_encrypted(urls: tuple[str, ...], allow_insecure: bool) -> None:
+    """The key travels only over TLS or to loopback, unless the app opted out (then say so)."""
+    plain = [url for url in urls if url.startswith(("ws://", "http://")) and not _is_loopback(url)]
+    if plain and not allow_insecure:
+        raise ConfigurationError(
+            f"refusing unencrypted {plain[0]}: the API key would travel in the clear; use "
+            "wss:// or https://, or pass allow_insecure=True")
+    if plain:
+        hosts = sorted({urlsplit(url).hostname or url for url in plain})
+        logger.warning("allow_insecure=True: the API key travels unencrypted to %s",
+                       ", ".join(hosts))
 
 
 def _is_loopback(url: str) -> bool:

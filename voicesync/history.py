@@ -147,7 +147,8 @@ class JSONFileStore:
         path = self.path_for(str(record.get("call_id", "")))
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
+            # backslashreplace: a lone surrogate from the wire is written as its JSON escape
+            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as out:
                 json.dump(record, out, default=str, ensure_ascii=False)
                 out.flush()
                 os.fsync(out.fileno())

@@ -35,6 +35,8 @@ MALFORMED: list[tuple[str, str | bytes]] = [
     ("no event", '{"call_id":"CA1","text":"hi"}'),
     ("event not a string", '{"event":{"name":"turn.end"},"call_id":"CA1"}'),
     ("the key inside bad JSON", '{"event":"x","note":"' + CANARY_KEY + '"'),
+    ("a number that overflows a float", '{"event":"x","n":1e999}'),
+    ("a client event's name", '{"event":"disconnected","call_id":"CA1"}'),
 ]
 
 # Well-formed JSON the SDK must shrug off: unknown names, missing or mistyped ids/fields.
@@ -56,7 +58,6 @@ ODD: list[dict[str, Any] | str] = [
     {"event": "error", "code": 5, "error": ["x"]},
     {"event": "llm.tool_call", "call_id": CALL, "tool_calls": "nope"},
     {"event": "history.data", "request_id": 3},
-    '{"event": "x", "n": 1e999}',  # parses as inf: harmless, not an error
     {"event": "ping", "extra": {"deep": [1, 2, {"x": None}]}},
 ]
 

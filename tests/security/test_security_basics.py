@@ -1,8 +1,9 @@
-"""Security basics of issue 7: the key stays secret, TLS is verified, ws:// is loopback
-only, inbound frames are capped, and nothing from the wire is eval'd or used as a path.
+"""Security basics (first written for issue 7): the key stays secret, TLS is verified,
+ws:// is loopback only, inbound frames are capped, and nothing from the wire is eval'd or
+used as a path.
 
-(The session-wide conftest also fails the run if the canary key reaches any voicesync
-log record at DEBUG; these tests add repr, exception text, URLs and echo attacks.)
+(The suite's canary watch also fails a test if the canary key reaches any log record or
+handler; these tests add repr, exception text, URLs and echo attacks.)
 """
 
 from __future__ import annotations
