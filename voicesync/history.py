@@ -371,6 +371,11 @@ class History:
             if self._closed:
                 return
             self._closed = True
+            for entry in self._entries:
+                # Still playing when the call ended (hang-up, dropped connection): the
+                # caller heard only the words so far.
+                if entry.role == "assistant" and entry.words and not entry.finished:
+                    entry.interrupted = True
             self._extra.update(record)
             self._extra.setdefault("ended_at", time.time())
             self._version += 1

@@ -373,8 +373,17 @@ class Simulator(SimSettings):
 
     def drop(self, conn: int | None = None, code: int = 1011, reason: str = "", *,
              abrupt: bool = False) -> None:
-        """Close a connection with `code`/`reason`, or `abrupt`ly without a close frame."""
-        self._conn(conn).drop(code, reason, abrupt=abrupt)
+        """Close a connection with `code`/`reason`, or `abrupt`ly without a close frame.
+
+        Its calls end at once ("disconnected"): nothing is played to a caller after the
+        last frame the client can still receive, so the record of spoken words stays
+        what the client saw.
+        """
+        with self._platform.lock:
+            target = self._conn(conn)
+            target.drop(code, reason, abrupt=abrupt)
+            for call in [c for c in self._platform.calls.values() if c.conn is target]:
+                call.end("disconnected")
 
     def displace(self, agent_id: str) -> None:
         """`agent.displaced` then close 4001 "Displaced by new connection" on its holder."""
