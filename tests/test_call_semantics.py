@@ -50,7 +50,7 @@ def test_a_slow_handler_replies_to_its_own_turn_and_learns_it_was_rejected(
         replies[turn.text] = call.reply("re " + turn.text)
 
     agent.on("turn.end", on_turn)
-    simcall, call = live_call(sim, agent)
+    simcall, _ = live_call(sim, agent)
     mark = sim.mark()
     first = simcall.say("first")
     second = simcall.say("second")
@@ -105,7 +105,7 @@ def test_a_rejected_stream_stops_at_once_and_the_next_turn_is_not_delayed(
             written.append(count)
 
     agent.on("turn.end", on_turn)
-    simcall, call = live_call(sim, agent)
+    simcall, _ = live_call(sim, agent)
     simcall.say("first")
     simcall.say("second")
     until(lambda: written and "second" in started, 5, "both handlers")
@@ -134,7 +134,7 @@ def test_cancelling_a_filler_leaves_the_answer_stream_alive(sim: Any,
             outcome["answer"] = answer
 
     agent.on("turn.end", on_turn)
-    simcall, call = live_call(sim, agent)
+    simcall, _ = live_call(sim, agent)
     simcall.say("what is the answer")
     until(lambda: "answer" in outcome, 5, "the handler")
     assert outcome["cancelled"] and outcome["filler"] is True

@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 from helpers import CANARY_KEY, until
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import voicesync
 from voicesync._backoff import Backoff

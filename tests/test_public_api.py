@@ -11,7 +11,8 @@ PACKAGE = Path(voicesync.__file__).parent
 
 PUBLIC = {
     "AbortFlag", "Agent", "AgentConflictError", "AuthenticationError", "BotFinished",
-    "BotInterrupted", "BotSpeaking", "BotWord", "Call", "CallEndedError", "CallFailedError", "ChannelEvent",
+    "BotInterrupted", "BotSpeaking", "BotWord", "Call", "CallEndedError", "CallFailedError",
+    "ChannelEvent",
     "Client", "ClientStats", "ConfigurationError", "ConnectError", "ConnectTimeout",
     "ConnectionClosedError", "DTMFReceived", "Event", "EventsDroppedError", "EventName",
     "History", "HistoryMessage",
@@ -19,7 +20,8 @@ PUBLIC = {
     "RegistrationError", "Reply", "ReplyRejected", "ReplyStream", "ReplyStreamClosedError",
     "RequestRejectedError", "RequestTimeout", "RingingCall", "SayHandle",
     "ServerAtCapacityError", "ServerError", "SpeechEvent", "Tool", "ToolCall",
-    "ToolCallRequest", "Turn", "TurnRequiredError", "TurnSignal", "UserMessage", "UserSpeaking", "VoiceSyncError",
+    "ToolCallRequest", "Turn", "TurnRequiredError", "TurnSignal", "UserMessage", "UserSpeaking",
+    "VoiceSyncError",
     "__version__", "llm", "local", "tool", "ProviderError",
 }
 
