@@ -238,8 +238,11 @@ class Dispatcher:
             self._end_call(call, reason, frame, received_at)
             return
         agent, call_id = self._agent(frame), _codec.call_id_of(frame) or ""
-        if agent is None or call_id in self._ended or reason not in _FAILED_DIAL | {"rejected"}:
-            return  # a duplicate, or the end of a call this client never had
+        if call_id in self._ended:
+            return  # a duplicate
+        self._remember_ended(call_id)  # its call.started may still be on the way
+        if agent is None or reason not in _FAILED_DIAL | {"rejected"}:
+            return  # the end of a call this client never had
         # An outbound call that was never answered: settle dial() and report the outcome
         # as an ended Call, so event-driven code sees every number it dialed.
         agent._dial_settled(call_id, _codec.text_field(frame, "to"), None, reason)
@@ -255,12 +258,16 @@ class Dispatcher:
                 "call.ended" if frame is not None else "disconnected")):
             return
         if frame is not None or cut is not None:  # the platform ended it, not a drop
-            self._ended[call.id] = None
-            while len(self._ended) > _REMEMBER_ENDED:
-                self._ended.popitem(last=False)
+            self._remember_ended(call.id)
         self._client._remove_call(call)
         call.history.close(reason=reason, contact=call.from_)
         self._emit_agent(call.agent, "call.ended", (call, reason), received_at, call=call)
+
+    def _remember_ended(self, call_id: str) -> None:
+        if call_id:
+            self._ended[call_id] = None
+            while len(self._ended) > _REMEMBER_ENDED:
+                self._ended.popitem(last=False)
 
     def _call_dialing(self, frame: Frame, received_at: float) -> None:
         agent = self._agent(frame)
