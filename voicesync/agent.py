@@ -74,7 +74,9 @@ class Agent:
     Config keywords are snake_case agent options (PROTOCOL.md §3.1): voice, language,
     flash, stt, interruption, llm, prompt, prompt_vars, greeting, greeting_in_chat,
     memory, timezone, preparing, raw_prompt, tools, skills, session_limits, config,
-    knowledge_base, mode, media. Every method may be called from any thread.
+    knowledge_base, mode, media. `greeting` (keyword or class attribute) is a text or a
+    per-language map the platform speaks, or a callable(call) -> str that voicesync speaks
+    with `call.say` when the call starts. Every method may be called from any thread.
     """
 
     id: str  # set by client.agent(id), the constructor, or a subclass attribute
