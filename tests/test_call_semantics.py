@@ -55,7 +55,7 @@ def test_a_slow_handler_replies_to_its_own_turn_and_learns_it_was_rejected(
     first = simcall.say("first")
     second = simcall.say("second")
     assert second_seen.wait(5)
-    until(lambda: len(replies) == 2, 5, "both replies")
+    until(lambda: len(sent(sim, mark, "bot.reply")) == 2, 5, "both replies")
     by_text = {f["text"]: f["in_reply_to"] for f in sent(sim, mark, "bot.reply")}
     assert by_text == {"re first": first, "re second": second}
     assert replies["first"].wait(5) is True
@@ -77,6 +77,7 @@ def test_outside_a_handler_a_reply_must_name_its_turn(sim: Any,
         call.reply_stream()
     mark = sim.mark()
     reply = call.reply("Hi!", turn=turns[0])
+    until(lambda: sent(sim, mark, "bot.reply"), 5, "the reply")
     assert sent(sim, mark, "bot.reply")[0]["in_reply_to"] == turns[0].message_id
     assert reply.wait(5) is False and simcall.wait_reply(5) == "Hi!"
 
@@ -241,7 +242,9 @@ def test_commands_on_an_ended_call_fail_the_documented_way(sim: Any,
                     lambda: call.add_context("note"), lambda: call.set_prompt("p")):
         with pytest.raises(voicesync.CallEndedError, match="ended"):
             request()
-    assert [f for f in sim.frames_since(mark) if f.direction == "in"] == []
+    assert agent.client is not None and agent.client.send({"event": "ping"})
+    sim.wait_frame(event="ping", direction="in", since=mark)  # everything before it arrived
+    assert [f.event for f in sim.frames_since(mark) if f.direction == "in"] == ["ping"]
 
 
 # ---------------------------------------------------------------------------- greeting, channels

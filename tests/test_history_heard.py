@@ -139,6 +139,7 @@ def rig() -> Iterator[Rig]:
     r.close()
 
 
+@pytest.mark.timeout(3600 if CUTS else 120)  # a long run takes minutes
 def test_history_is_what_the_caller_heard(rig: Rig) -> None:
     examples = min(CUTS, 500) if CUTS else 40
 

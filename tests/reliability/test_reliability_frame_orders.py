@@ -172,6 +172,7 @@ def rig() -> Iterator[Rig]:
     r.peer.stop()
 
 
+@pytest.mark.timeout(3600 if RUNS else 120)  # a long run takes minutes
 def test_calls_and_streams_follow_the_server_in_any_frame_order(rig: Rig) -> None:
     @settings(max_examples=RUNS or 60, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))

@@ -375,15 +375,13 @@ class Simulator(SimSettings):
              abrupt: bool = False) -> None:
         """Close a connection with `code`/`reason`, or `abrupt`ly without a close frame.
 
-        Its calls end at once ("disconnected"): nothing is played to a caller after the
-        last frame the client can still receive, so the record of spoken words stays
-        what the client saw.
+        Its calls, agents and numbers are released at once (calls end "disconnected"):
+        nothing is played to a caller after the last frame the client can still receive,
+        so the record of spoken words stays what the client saw.
         """
-        with self._platform.lock:
-            target = self._conn(conn)
-            target.drop(code, reason, abrupt=abrupt)
-            for call in [c for c in self._platform.calls.values() if c.conn is target]:
-                call.end("disconnected")
+        target = self._conn(conn)
+        target.drop(code, reason, abrupt=abrupt)
+        self._platform.release_conn(target)  # again when its socket is gone: a no-op
 
     def displace(self, agent_id: str) -> None:
         """`agent.displaced` then close 4001 "Displaced by new connection" on its holder."""
