@@ -322,3 +322,24 @@ def test_a_continuation_keeps_each_user_utterance_once(sim: Any,
         "I also want breakfast"]
     assert [m["content"] for m in call.messages if m["role"] == "user"] == [
         "I also want breakfast"]
+
+
+def test_a_ringing_call_is_not_answered_on_a_later_connection(sim: Any,
+                                                              client: voicesync.Client) -> None:
+    agent = client.agent("support", phone="+13186330963", ringing=True)
+    rang: list[voicesync.RingingCall] = []
+    agent.on("call.ringing", rang.append)
+    client.connect(timeout=5)
+    agent.wait_ready(5)
+    sim.wait_frame(event="channel.added", direction="out")
+    sim.ring(None, to="+13186330963")
+    until(lambda: rang, 5, "call.ringing")
+    sim.drop()
+    until(lambda: not agent.ready, 5, "the drop")
+    agent.wait_ready(5)  # registered again on a new connection
+    mark = sim.mark()
+    assert rang[0].accept() is False
+    assert client.send({"event": "ping"})
+    sim.wait_frame(event="ping", direction="in", since=mark)
+    assert [f for f in sim.frames_since(mark) if f.direction == "in"
+            and f.event == "call.accept"] == []

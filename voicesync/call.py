@@ -442,6 +442,7 @@ class RingingCall:
         self.to = _codec.text_field(frame, "to")
         self.raw = dict(frame)
         self._settled = threading.Event()
+        self._transport = agent._require_client()._transport  # the connection it rang on
 
     @property
     def settled(self) -> bool:
@@ -461,7 +462,9 @@ class RingingCall:
         if self._settled.is_set():
             return False
         self._settled.set()
-        return self.agent._send(frame)
+        # Not through the agent's queue: after a reconnect the platform has dropped this
+        # call, and an answer must not go out on the new connection.
+        return self.agent._require_client()._send(frame, via=self._transport)
 
     def __repr__(self) -> str:
         return f"<RingingCall {self.call_id} from={self.from_} to={self.to}>"
