@@ -252,15 +252,14 @@ class Dispatcher:
     def _end_call(self, call: Call, reason: str, frame: Frame | None,
                   received_at: float, *, cut: str | None = None) -> None:
         """End a call: abort its streams (reason `cut`, default ``call.ended`` for a
-        platform frame, ``disconnected`` for a dropped connection), close its history,
-        emit ``call.ended`` on its lane."""
+        platform frame, ``disconnected`` for a dropped connection), close its history
+        (`Call._end`), emit ``call.ended`` on its lane."""
         if not call._end(reason, frame, cut=cut or (
                 "call.ended" if frame is not None else "disconnected")):
             return
         if frame is not None or cut is not None:  # the platform ended it, not a drop
             self._remember_ended(call.id)
         self._client._remove_call(call)
-        call.history.close(reason=reason, contact=call.from_)
         self._emit_agent(call.agent, "call.ended", (call, reason), received_at, call=call)
 
     def _remember_ended(self, call_id: str) -> None:

@@ -419,6 +419,8 @@ class Call:
                 if isinstance(messages, list) and messages:
                     self._messages = [dict(m) for m in messages if isinstance(m, Mapping)]
             self._stream_cut = cut
+            # Final before wait_ended() returns: a reply still playing is marked cut off.
+            self.history.close(reason=reason, contact=self.from_)
             self._ended.set()
         self._abort_streams(self._stream_cut)
         self._settle_says("", True)
