@@ -172,6 +172,9 @@ def rig() -> Iterator[Rig]:
     r.peer.stop()
 
 
+# The simulator's and the client's threads draw ids and jitter from `random` while
+# hypothesis draws examples; that is not the strategy using it.
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @pytest.mark.timeout(3600 if RUNS else 120)  # a long run takes minutes
 def test_calls_and_streams_follow_the_server_in_any_frame_order(rig: Rig) -> None:
     @settings(max_examples=RUNS or 60, deadline=None, database=None,
