@@ -276,6 +276,8 @@ def test_greeting_forms_text_keyword_and_class_callable(sim: Any,
         simcall = sim.start_call(agent_id)
         until(lambda: simcall.transcript, 5, f"the greeting of {agent_id}")  # noqa: B023
         assert simcall.transcript[0] == ("bot", expected, False)
+    with pytest.raises(voicesync.ConfigurationError, match="callable greeting"):
+        by_text.update(greeting=lambda call: "too late")
 
 
 @pytest.mark.parametrize("kind", ["webrtc", "chat"])

@@ -298,9 +298,14 @@ class Agent:
         The change is kept and re-sent with every re-registration after a reconnect.
         """
         _codec.check_config(config)
+        if callable(config.get("greeting")):
+            # The platform would keep speaking the old text greeting as well.
+            raise ConfigurationError(
+                "a callable greeting can only be given when the agent is created "
+                "(client.agent(id, greeting=fn) or a class attribute); update() takes text")
         with self._lock:
             self._config.update(config)
-            if "greeting" in config:  # a callable one stays local, as in the constructor
+            if "greeting" in config:
                 self._set_greeting(self._config, config["greeting"])
         return self._send(_codec.agent_configure(self.wire_id, config))
 
