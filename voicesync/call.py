@@ -121,7 +121,8 @@ class Call:
 
     @property
     def last_message_id(self) -> str | None:
-        """The current user message id: what a reply answers (`in_reply_to`)."""
+        """The newest user message id on the wire. A handler's reply answers its own
+        event's message instead (see `reply`), which this may already have moved past."""
         return self._last_message_id
 
     @property
