@@ -88,7 +88,7 @@ def test_reply_and_say_frames(live: Any) -> None:
     user_id = simcall.say("hello there")
     until(lambda: call.last_message_id == user_id, 5, "the user message")
     mark = sim.mark()
-    message_id = call.reply("Hi!")
+    message_id = call.reply("Hi!", in_reply_to=user_id)
     assert raw_in(sim, "bot.reply", mark) == json.dumps(
         {"event": "bot.reply", "call_id": call.id, "message_id": message_id, "text": "Hi!",
          "in_reply_to": user_id}, separators=(",", ":"))
@@ -173,8 +173,8 @@ def test_commands_on_an_ended_call_are_dropped(live: Any) -> None:
     assert call.status == "ended" and call.reason == "hangup"
     assert call.duration is not None and agent.calls == []
     mark = sim.mark()
-    assert call.hangup() is False and call.reply("late") is not None
-    stream = call.reply_stream()
+    assert call.hangup() is False and call.reply("late", in_reply_to="") == ""
+    stream = call.reply_stream(in_reply_to="")
     assert stream.aborted and stream.write("x") is False
     assert [f for f in sim.frames_since(mark) if f.direction == "in"
             and f.call_id == call.id] == []

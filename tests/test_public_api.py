@@ -11,16 +11,18 @@ PACKAGE = Path(voicesync.__file__).parent
 
 PUBLIC = {
     "AbortFlag", "Agent", "AgentConflictError", "AuthenticationError", "BotFinished",
-    "BotInterrupted", "BotSpeaking", "BotWord", "Call", "CallFailedError", "ChannelEvent",
+    "BotInterrupted", "BotSpeaking", "BotWord", "Call", "CallEndedError", "CallFailedError",
+    "ChannelEvent",
     "Client", "ClientStats", "ConfigurationError", "ConnectError", "ConnectTimeout",
     "ConnectionClosedError", "DTMFReceived", "Event", "EventsDroppedError", "EventName",
     "History", "HistoryMessage",
     "HistoryStore", "JSONFileStore", "MemoryStore", "MessageConfirmed", "NotConnectedError",
     "ProtocolError",
-    "RegistrationError", "ReplyRejected", "ReplyStream", "ReplyStreamClosedError",
+    "RegistrationError", "Reply", "ReplyRejected", "ReplyStream", "ReplyStreamClosedError",
     "RequestRejectedError", "RequestTimeout", "RingingCall", "SayHandle",
     "ServerAtCapacityError", "ServerError", "SpeechEvent", "Tool", "ToolCall",
-    "ToolCallRequest", "ToolError", "Turn", "TurnSignal", "UserMessage", "UserSpeaking",
+    "ToolCallRequest", "ToolError", "Turn", "TurnRequiredError", "TurnSignal", "UserMessage",
+    "UserSpeaking",
     "VoiceSyncError",
     "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError",
 }

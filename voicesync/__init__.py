@@ -7,11 +7,17 @@ import logging
 from voicesync import llm as llm, local as local, rest as rest, returning as returning
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
-from voicesync.call import Call as Call, RingingCall as RingingCall, SayHandle as SayHandle
+from voicesync.call import (
+    Call as Call,
+    Reply as Reply,
+    RingingCall as RingingCall,
+    SayHandle as SayHandle,
+)
 from voicesync.client import Client as Client, ClientStats as ClientStats
 from voicesync.errors import (
     AgentConflictError as AgentConflictError,
     AuthenticationError as AuthenticationError,
+    CallEndedError as CallEndedError,
     CallFailedError as CallFailedError,
     ConfigurationError as ConfigurationError,
     ConnectError as ConnectError,
@@ -26,6 +32,7 @@ from voicesync.errors import (
     RequestTimeout as RequestTimeout,
     ServerAtCapacityError as ServerAtCapacityError,
     ServerError as ServerError,
+    TurnRequiredError as TurnRequiredError,
     VoiceSyncError as VoiceSyncError,
 )
 from voicesync.events import (
@@ -70,6 +77,7 @@ __all__ = [
     "BotSpeaking",
     "BotWord",
     "Call",
+    "CallEndedError",
     "CallFailedError",
     "ChannelEvent",
     "Client",
@@ -92,6 +100,7 @@ __all__ = [
     "ProtocolError",
     "ProviderError",
     "RegistrationError",
+    "Reply",
     "ReplyRejected",
     "ReplyStream",
     "ReplyStreamClosedError",
@@ -107,6 +116,7 @@ __all__ = [
     "ToolCallRequest",
     "ToolError",
     "Turn",
+    "TurnRequiredError",
     "TurnSignal",
     "UserMessage",
     "UserSpeaking",

@@ -7,6 +7,7 @@ handler thread is blocked. User code never runs here: it is queued on the call's
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
 from voicesync._backoff import ConflictEpisode
+from voicesync._handles import bind
 from voicesync._tools import first_chat_round, run_chat_tool_calls
 from voicesync.call import Call, RingingCall
 from voicesync.errors import (
@@ -34,6 +36,7 @@ logger = logging.getLogger(__name__)
 Frame = dict[str, Any]
 _FAILED_DIAL = frozenset({"busy", "no-answer", "no_answer", "failed", "canceled", "cancelled"})
 _AUTH_CODES = frozenset({"INVALID_KEY", "UNAUTHORIZED", "INVALID_API_KEY", "AUTH_FAILED"})
+_REMEMBER_ENDED = 4096  # call ids the platform ended, kept to ignore their late frames
 
 
 class Dispatcher:
@@ -41,6 +44,9 @@ class Dispatcher:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        # Call ids the platform ended (reader thread only): a late or reordered frame for
+        # one of them must not bring the call back (docs/reply-streams.md, invariants).
+        self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._table: dict[str, Callable[[Frame, float], None]] = {
             "connected": self._connected,
             "ping": self._ping,
@@ -66,6 +72,7 @@ class Dispatcher:
             "bot.word": self._bot_word,
             "bot.finished": self._bot_finished,
             "bot.interrupted": self._bot_interrupted,
+            "reply.rejected": self._reply_rejected,
             "message.confirmed": self._message_confirmed,
             "llm.tool_call": self._tool_call,
             "llm.before": self._llm_before,
@@ -100,13 +107,24 @@ class Dispatcher:
                     *self._client._listeners.get(name))
         if handlers:
             payload = event if event is not None else _codec.event(frame)
-            self._client._run(call.id, handlers, (payload, call), received_at)
+            self._run_for(call, handlers, (payload, call), received_at, payload)
+
+    def _run_for(self, call: Call, handlers: tuple[Any, ...], args: tuple[Any, ...],
+                 received_at: float, payload: Any = None) -> None:
+        """Queue handlers on the call's lane, bound to the turn they answer: the event's
+        own user message (a Turn, a user.message), else the newest one at this moment."""
+        reply_to = call._last_message_id or ""
+        if payload is not None and payload.name in ("turn.end", "eager.turn", "user.message"):
+            reply_to = getattr(payload, "message_id", reply_to)
+        self._client._run(call.id, bind(call.id, reply_to, handlers), args, received_at)
 
     def _emit_agent(self, agent: Agent, name: str, args: tuple[Any, ...],
-                    received_at: float, lane: str | None = None) -> None:
+                    received_at: float, call: Call | None = None) -> None:
         handlers = (*agent._listeners.get(name), *self._client._listeners.get(name))
-        if handlers:
-            self._client._run(lane or agent.id, handlers, args, received_at)
+        if handlers and call is not None:
+            self._run_for(call, handlers, args, received_at)
+        elif handlers:
+            self._client._run(agent.id, handlers, args, received_at)
 
     # ------------------------------------------------------------------ connection
 
@@ -204,29 +222,52 @@ class Dispatcher:
         if agent is None or call_id is None:
             logger.debug("call.started for an unknown agent or without call_id")
             return
+        if call_id in self._ended or call_id in self._client._calls_by_id:
+            # A repeat for a live call would orphan the first Call (still able to send);
+            # a late one for an ended call would revive what the platform has ended.
+            logger.debug("ignored call.started for %s: already live or ended", call_id)
+            return
         call = Call(agent, call_id, frame)
         self._client._add_call(agent, call)
         agent._dial_settled(call_id, call.to, call, "")
-        self._emit_agent(agent, "call.started", (call,), received_at, lane=call_id)
+        self._emit_agent(agent, "call.started", (call,), received_at, call=call)
 
     def _call_ended(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
         reason = _codec.text_field(frame, "reason") or "hangup"
-        if call is None:
-            agent = self._agent(frame)
-            call_id = _codec.call_id_of(frame) or ""
-            if agent is not None and reason in _FAILED_DIAL | {"rejected"}:
-                agent._dial_settled(call_id, _codec.text_field(frame, "to"), None, reason)
+        if call is not None:
+            self._end_call(call, reason, frame, received_at)
             return
-        self._end_call(call, reason, frame, received_at)
+        agent, call_id = self._agent(frame), _codec.call_id_of(frame) or ""
+        if call_id in self._ended:
+            return  # a duplicate
+        self._remember_ended(call_id)  # its call.started may still be on the way
+        if agent is None or reason not in _FAILED_DIAL | {"rejected"}:
+            return  # the end of a call this client never had
+        # An outbound call that was never answered: settle dial() and report the outcome
+        # as an ended Call, so event-driven code sees every number it dialed.
+        agent._dial_settled(call_id, _codec.text_field(frame, "to"), None, reason)
+        failed = Call(agent, call_id, {**frame, "direction": "outbound"})
+        self._end_call(failed, reason, frame, received_at)
 
     def _end_call(self, call: Call, reason: str, frame: Frame | None,
-                  received_at: float) -> None:
-        if not call._end(reason, frame):
+                  received_at: float, *, cut: str | None = None) -> None:
+        """End a call: abort its streams (reason `cut`, default ``call.ended`` for a
+        platform frame, ``disconnected`` for a dropped connection), close its history
+        (`Call._end`), emit ``call.ended`` on its lane."""
+        if not call._end(reason, frame, cut=cut or (
+                "call.ended" if frame is not None else "disconnected")):
             return
+        if frame is not None or cut is not None:  # the platform ended it, not a drop
+            self._remember_ended(call.id)
         self._client._remove_call(call)
-        call.history.close(reason=reason, contact=call.from_)
-        self._emit_agent(call.agent, "call.ended", (call, reason), received_at, lane=call.id)
+        self._emit_agent(call.agent, "call.ended", (call, reason), received_at, call=call)
+
+    def _remember_ended(self, call_id: str) -> None:
+        if call_id:
+            self._ended[call_id] = None
+            while len(self._ended) > _REMEMBER_ENDED:
+                self._ended.popitem(last=False)
 
     def _call_dialing(self, frame: Frame, received_at: float) -> None:
         agent = self._agent(frame)
@@ -251,6 +292,7 @@ class Dispatcher:
             code=_codec.text_field(frame, "code"), server_message=text))
         if call is not None:
             self._emit(call, "call.error", frame, received_at)
+            self._end_call(call, "error", None, received_at, cut="call.ended")
 
     def _call_updated(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
@@ -273,8 +315,13 @@ class Dispatcher:
         call._turn_text = text
         call._turn_confidence = _codec.number_field(frame, "confidence") or 0.0
         call._turn_language = language if isinstance(language, str) else None
-        call._push_message("user", text)
-        call.history.user_message(message_id, text)
+        # After turn.continued{n}, the next user.message of turn n is the whole utterance
+        # (a new message id): it supersedes the fragment recorded before (§9.5).
+        turn_id = _codec.int_field(frame, "turn_id")
+        supersedes = turn_id is not None and turn_id == call._continued_turn
+        call._continued_turn, call._user_turn = None, turn_id
+        call._push_message("user", text, supersedes=supersedes)
+        call.history.user_message(message_id, text, supersedes=supersedes)
         self._emit(call, "user.message", frame, received_at)
 
     def _eager_turn(self, frame: Frame, received_at: float) -> None:
@@ -300,6 +347,10 @@ class Dispatcher:
     def _turn_continued(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
         if call is not None:
+            # The same turn as the last user message: a continuation. A barge-in's
+            # turn.continued names the new turn instead.
+            turn_id = _codec.int_field(frame, "turn_id")
+            call._continued_turn = turn_id if turn_id == call._user_turn else None
             call._abort_streams("turn.continued")
             # The platform drops its playback queue on a barge-in or continuation
             # (PROTOCOL.md §9.5) without a frame per queued message: settle them here.
@@ -339,15 +390,29 @@ class Dispatcher:
         call = self._call(frame)
         if call is None:
             return
-        # The documented behaviour voicesync follows: barge-in aborts the call's
-        # reply streams (PROTOCOL.md "Decisions"), before any handler runs.
-        call._abort_streams("bot.interrupted")
         message_id = _codec.text_field(frame, "message_id")
+        # PROTOCOL.md "Decisions", applied before any handler runs: the app's own
+        # cancel/clear stops only the message it names ("say a filler, then stream the
+        # answer" must work); the caller's barge-in aborts every stream of the call.
+        if _codec.text_field(frame, "reason") == "cancelled":
+            if message_id:
+                call._abort_streams("cancelled", message_id)
+        else:
+            call._abort_streams("bot.interrupted")
         call._bot_done()
         call._settle_says(message_id, True)
         call.history.bot_interrupted(
             message_id, words_spoken=_codec.int_field(frame, "words_spoken"))
         self._emit(call, "bot.interrupted", frame, received_at)
+
+    def _reply_rejected(self, frame: Frame, received_at: float) -> None:
+        call = self._call(frame)
+        if call is None:
+            return
+        # Aborted here, on the reader, so a model loop writing to it stops within
+        # milliseconds and the next turn's handler does not queue behind it.
+        call._rejected(_codec.text_field(frame, "message_id"))
+        self._emit(call, "reply.rejected", frame, received_at)
 
     def _message_confirmed(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
@@ -381,7 +446,7 @@ class Dispatcher:
         event = _codec.event(frame)
         self._emit(call, "llm.tool_call", frame, received_at, event)
         if call.agent._declared_tools() or call.agent.config.get("tools"):
-            self._client._run(call.id, (self._client._run_tools,), (event, call), received_at)
+            self._run_for(call, (self._client._run_tools,), (event, call), received_at)
 
     def _llm_before(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
@@ -404,7 +469,7 @@ class Dispatcher:
                     self._client._handler_failed(exc, call.id)
             self._client._send(ready)
 
-        self._client._run(call.id, (prepare_then_release,), (), received_at)
+        self._run_for(call, (prepare_then_release,), (), received_at)
 
     def _history_reply(self, frame: Frame, received_at: float) -> None:
         self._client._requests.resolve(frame)
@@ -429,6 +494,8 @@ class Dispatcher:
         if call is not None:
             self._emit(call, frame["event"], frame, received_at)
             return
+        if _codec.call_id_of(frame) in self._ended:
+            return  # a late event of an ended call: its handlers expect (event, call)
         agent = self._agent(frame)
         if agent is not None:
             self._emit_agent(agent, frame["event"], (_codec.event(frame),), received_at)

@@ -77,7 +77,9 @@ class Agent(Subscribable):
     Config keywords are snake_case agent options (PROTOCOL.md §3.1): voice, language,
     flash, stt, interruption, llm, prompt, prompt_vars, greeting, greeting_in_chat,
     memory, timezone, preparing, raw_prompt, tools, skills, session_limits, config,
-    knowledge_base, mode, media. Every method may be called from any thread.
+    knowledge_base, mode, media. `greeting` (keyword or class attribute) is a text or a
+    per-language map the platform speaks, or a callable(call) -> str that voicesync speaks
+    with `call.say` when the call starts. Every method may be called from any thread.
     """
 
     _scope = "agent"
@@ -108,6 +110,7 @@ class Agent(Subscribable):
         self._client: Client | None = None
         self._lock = threading.RLock()
         self._listeners = Listeners()
+        self._greeting_fn: Callable[[Call], Any] | None = None  # a callable greeting
         self._config: dict[str, Any] = self._class_config(config)
         self._allowed_origins = list(allowed_origins) if allowed_origins else None
         self._channels: dict[str, dict[str, Any]] = {}
@@ -123,8 +126,7 @@ class Agent(Subscribable):
             self.add_phone(number, ringing=ringing)
         if type(self).on_turn is not Agent.on_turn:
             self._listeners.add(self.turn_event, self._turn_hook)  # checked by the subclass
-        if callable(self._greeting_source()):
-            self.on("call.started", self._greet)
+        self.on("call.started", self._greet)  # speaks only while the greeting is callable
         if client is not None:
             client.add_agent(self)
 
@@ -138,9 +140,8 @@ class Agent(Subscribable):
 
     def _class_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         merged = dict(config)
-        greeting = self._greeting_source() if "greeting" not in merged else merged["greeting"]
-        if greeting is not None and not callable(greeting):
-            merged["greeting"] = greeting
+        self._set_greeting(merged, type(self).greeting if "greeting" not in merged
+                           else merged["greeting"])
         # Tools travel on agent.create only for a server-side model (`llm`); a client-side
         # model (OpenAIAgent...) runs them itself.
         tools = list(merged.get("tools") or ()) or self._declared_tools()
@@ -153,8 +154,13 @@ class Agent(Subscribable):
             merged["prompt"] = self.instructions
         return merged
 
-    def _greeting_source(self) -> Any:
-        return type(self).greeting
+    def _set_greeting(self, config: dict[str, Any], greeting: Any) -> None:
+        """A text (or per-language map) travels in the config and the platform speaks it;
+        a callable stays here and is spoken with `call.say` on ``call.started`` (§3.1)."""
+        config.pop("greeting", None)
+        self._greeting_fn = greeting if callable(greeting) else None
+        if greeting is not None and not callable(greeting):
+            config["greeting"] = greeting
 
     def _declared_tools(self) -> list[Any]:
         found = list(type(self).tools) + list(getattr(self, "_local_tools", ()))
@@ -173,8 +179,8 @@ class Agent(Subscribable):
         self.on_turn(turn, call, call.history)
 
     def _greet(self, call: Call) -> None:
-        source = self._greeting_source()
-        text = source(call) if callable(source) else source
+        greet = self._greeting_fn
+        text = greet(call) if greet is not None else None
         if text:
             call.say(str(text), add_to_history=True)
 
@@ -322,8 +328,15 @@ class Agent(Subscribable):
         The change is kept and re-sent with every re-registration after a reconnect.
         """
         _codec.check_config(config)
+        if callable(config.get("greeting")):
+            # The platform would keep speaking the old text greeting as well.
+            raise ConfigurationError(
+                "a callable greeting can only be given when the agent is created "
+                "(client.agent(id, greeting=fn) or a class attribute); update() takes text")
         with self._lock:
             self._config.update(config)
+            if "greeting" in config:
+                self._set_greeting(self._config, config["greeting"])
         return self._send(_codec.agent_configure(self.wire_id, config))
 
     def add_phone(self, number: str, *, ringing: bool = False, **config: Any) -> bool:
@@ -392,9 +405,10 @@ class Agent(Subscribable):
         with self._lock:
             channel = self._channels.pop(ref, None)
         kind = channel.get("type") if channel else None
+        # `ref` is required on the wire (§4.1); a channel added without one (webrtc, chat)
+        # is known to the platform by its type, so the type is its ref.
         if ref in ("webrtc", "chat"):
-            return self._send(_codec.command(
-                "channel.remove", agent_id=self.wire_id, type=ref))
+            kind = ref
         return self._send(_codec.command(
             "channel.remove", agent_id=self.wire_id, type=kind, ref=ref))
 

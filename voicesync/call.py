@@ -10,14 +10,17 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
+from voicesync._handles import Reply, SayHandle, current_reply_to
 from voicesync._listeners import Listeners, Subscribable
-from voicesync.errors import RequestTimeout
+from voicesync.errors import CallEndedError, TurnRequiredError
 from voicesync.events import Turn
 from voicesync.history import History
 from voicesync.reply import ReplyStream
 
 if TYPE_CHECKING:
     from voicesync.agent import Agent
+
+__all__ = ["Call", "Reply", "RingingCall", "SayHandle", "new_message_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,52 +34,16 @@ def new_message_id() -> str:
     return "msg_" + "".join([_ID_ALPHABET[b % 36] for b in secrets.token_bytes(12)])
 
 
-class SayHandle:
-    """A message queued with `Call.say`; `wait()` tells whether it was cut off."""
-
-    def __init__(self, message_id: str, now_playing: Callable[[], str] = lambda: "") -> None:
-        self.message_id = message_id
-        self._now_playing = now_playing  # the call's bot message now: for a timeout message
-        self._done = threading.Event()
-        self._interrupted = False
-
-    def _settle(self, interrupted: bool) -> None:
-        if not self._done.is_set():
-            self._interrupted = interrupted
-            self._done.set()
-
-    @property
-    def done(self) -> bool:
-        """True once the message finished playing, was interrupted, or the call ended."""
-        return self._done.is_set()
-
-    @property
-    def interrupted(self) -> bool:
-        return self._interrupted
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the message is over; True if it was interrupted (or the call ended
-        first), False if it played to the end. Any thread but voicesync's own reader.
-
-        Raises RequestTimeout if it is still playing after `timeout` seconds.
-        """
-        if not self._done.wait(timeout):
-            playing = self._now_playing()
-            seen = ("the bot silent" if not playing else "it was playing"
-                    if playing == self.message_id else f"message {playing} was playing")
-            raise RequestTimeout(
-                f"message {self.message_id} was not over after {timeout:g} s (waited for its "
-                f"bot.finished or bot.interrupted); last seen: {seen}")
-        return self._interrupted
-
-
 class Call(Subscribable):
     """One conversation (phone, WebRTC, chat). Every method may be called from any thread.
 
     State is written only by voicesync's reader thread; the properties return
     snapshots taken under the call's lock. Commands on a call that has ended are
-    dropped (logged at DEBUG) and return False or an already-settled handle.
-    `on()`/`off()` (from Subscribable) take this call's events only.
+    dropped (logged at DEBUG) and report it with a falsy result: False, an unsent
+    (falsy, settled) handle, an empty `Reply`, an aborted stream; requests that wait
+    for the platform's answer raise CallEndedError (docs/reply-streams.md has the table).
+    A call belongs to the connection it started on: nothing it sends can go out on a
+    later connection. `on()`/`off()` (from Subscribable) take this call's events only.
     """
 
     _scope = "call"
@@ -85,6 +52,7 @@ class Call(Subscribable):
         self.id = call_id
         self.agent = agent
         self._client = agent._require_client()
+        self._transport = self._client._transport  # the connection this call lives on
         self._lock = threading.Lock()
         self._listeners = Listeners()
         self._ended = threading.Event()
@@ -112,6 +80,8 @@ class Call(Subscribable):
         self._turn_text = ""
         self._turn_confidence = 0.0
         self._turn_language: str | None = None
+        self._user_turn: int | None = None  # turn_id of the newest user.message
+        self._continued_turn: int | None = None  # a continuation of that turn is under way
         self._seen: set[tuple[str, str]] = set()
         self.history = History(call_id, agent_id=agent.id, store=agent.history_store)
 
@@ -153,7 +123,8 @@ class Call(Subscribable):
 
     @property
     def last_message_id(self) -> str | None:
-        """The current user message id: what a reply answers (`in_reply_to`)."""
+        """The newest user message id on the wire. A handler's reply answers its own
+        event's message instead (see `reply`), which this may already have moved past."""
         return self._last_message_id
 
     @property
@@ -191,38 +162,66 @@ class Call(Subscribable):
         if self._ended.is_set():
             logger.debug("dropped %s for ended call %s", frame.get("event"), self.id)
             return False
-        return self._client._send(frame)
+        # Only on the connection the call started on: after a reconnect the platform
+        # has ended it, and `via` makes a send that raced the disconnect fail instead.
+        return self._client._send(frame, via=self._transport)
 
     def say(self, text: str, *, add_to_history: bool = False) -> SayHandle:
         """Speak `text` as a standalone message (greetings, fillers: ``in_reply_to=""``).
 
         Returns at once; the handle's `wait()` blocks until it was spoken or cut off.
         """
-        handle = SayHandle(new_message_id(), lambda: self._bot_message)
+        return self._speak(text, "", None, add_to_history=add_to_history)
+
+    def reply(self, text: str, *, turn: Turn | None = None, in_reply_to: str | None = None,
+              message_id: str | None = None) -> Reply:
+        """Answer a user turn with a complete text. Any thread.
+
+        Without `turn` (or `in_reply_to`), inside a handler of this call it answers the
+        event being handled (not a newer message that arrived meanwhile); elsewhere it
+        raises TurnRequiredError. Returns a `Reply`: the message id as a ``str`` (``""`` if
+        nothing was sent, e.g. the call had ended), whose `rejected`/`wait()` tell whether
+        the platform refused it because the caller had moved on to a newer turn.
+        """
+        target = self._reply_to(turn, in_reply_to, "reply")
+        return Reply(self._speak(text, target, message_id))
+
+    def _speak(self, text: str, in_reply_to: str, message_id: str | None, *,
+               add_to_history: bool = False) -> SayHandle:
+        handle = SayHandle(message_id or new_message_id(), lambda: self._bot_message)
         with self._lock:
             if not self._ended.is_set():
                 self._says[handle.message_id] = handle
-        if not self.send(_codec.bot_reply(
-                self.id, handle.message_id, text, "", add_to_history=add_to_history)):
-            handle._settle(True)
+        if not self.send(_codec.bot_reply(self.id, handle.message_id, text, in_reply_to,
+                                          add_to_history=add_to_history)):
+            with self._lock:
+                self._says.pop(handle.message_id, None)
+            handle._unsent()
         return handle
 
-    def reply(self, text: str, *, in_reply_to: str | None = None,
-              message_id: str | None = None) -> str:
-        """Answer the current user message with a complete text; returns its message id."""
-        message_id = message_id or new_message_id()
-        target = in_reply_to if in_reply_to is not None else (self._last_message_id or "")
-        self.send(_codec.bot_reply(self.id, message_id, text, target))
-        return message_id
+    def _reply_to(self, turn: Turn | None, in_reply_to: str | None, what: str) -> str:
+        if turn is not None:
+            return turn.message_id
+        if in_reply_to is not None:
+            return in_reply_to
+        bound = current_reply_to(self.id)
+        if bound is None:
+            raise TurnRequiredError(
+                f"call.{what}() outside a handler of call {self.id} does not know which turn "
+                f"it answers: pass turn= (the Turn you are answering) or in_reply_to=")
+        return bound
 
-    def reply_stream(self, turn: Turn | None = None, *,
+    def reply_stream(self, turn: Turn | None = None, *, in_reply_to: str | None = None,
                      message_id: str | None = None) -> ReplyStream:
-        """Open a streamed reply to `turn` (default: the current user message).
+        """Open a streamed reply to `turn`. Any thread.
 
-        The stream is aborted automatically on barge-in, continuation, call end and
-        disconnect. Use it as a context manager so it always ends.
+        Without `turn`, as `reply()`: the event whose handler runs on this thread, else
+        TurnRequiredError. The stream is aborted automatically on barge-in, continuation,
+        call end and disconnect, when the platform rejects it (`abort_reason ==
+        "rejected"`) or when `cancel()`/`clear()` stop it. Use it as a context manager so
+        it always ends.
         """
-        in_reply_to = turn.message_id if turn is not None else (self._last_message_id or "")
+        in_reply_to = self._reply_to(turn, in_reply_to, "reply_stream")
         stream = ReplyStream(self.id, message_id or new_message_id(), in_reply_to,
                              self.send, self._stream_done,
                              cut_reason=lambda: self._stream_cut)
@@ -292,6 +291,10 @@ class Call(Subscribable):
     # ------------------------------------------------------------------ history requests
 
     def _request(self, event: str, response: str, timeout: float, **payload: Any) -> Any:
+        if self._ended.is_set():
+            raise CallEndedError(
+                f"call {self.id} has ended ({self._reason}); {event} needs a live call",
+                call_id=self.id, reason=self._reason)
         return self._client._request(self, event, response, timeout, payload)
 
     def get_history(self, *, timeout: float = REQUEST_TIMEOUT) -> list[dict[str, Any]]:
@@ -337,11 +340,21 @@ class Call(Subscribable):
         self._seen.add((event, key))
         return True
 
-    def _abort_streams(self, reason: str) -> None:
+    def _abort_streams(self, reason: str, message_id: str | None = None) -> None:
+        """Abort every active stream, or only the one sending `message_id`."""
         with self._lock:
-            streams = list(self._streams)
+            streams = [s for s in self._streams
+                       if message_id is None or s.message_id == message_id]
         for stream in streams:
             stream.abort(reason)
+
+    def _rejected(self, message_id: str) -> None:
+        """`reply.rejected`: that message will never be spoken (reader thread)."""
+        self._abort_streams("rejected", message_id)
+        with self._lock:
+            handle = self._says.pop(message_id, None)
+        if handle is not None:
+            handle._settle(True, rejected=True)
 
     def _settle_says(self, message_id: str, interrupted: bool) -> None:
         with self._lock:
@@ -365,8 +378,13 @@ class Call(Subscribable):
         with self._lock:
             self._bot_message, self._bot_words = "", []
 
-    def _push_message(self, role: str, content: str) -> None:
+    def _push_message(self, role: str, content: str, *, supersedes: bool = False) -> None:
         with self._lock:
+            if supersedes:  # a continuation: the whole utterance replaces its first part
+                for i in range(len(self._messages) - 1, -1, -1):
+                    if self._messages[i].get("role") == role:
+                        del self._messages[i]
+                        break
             self._messages.append({"role": role, "content": content})
 
     def _set(self, **fields: Any) -> None:
@@ -374,8 +392,11 @@ class Call(Subscribable):
             for key, value in fields.items():
                 setattr(self, key, value)
 
-    def _end(self, reason: str, frame: Mapping[str, Any] | None = None) -> bool:
-        """Mark the call ended; abort its streams; settle its says. True the first time."""
+    def _end(self, reason: str, frame: Mapping[str, Any] | None = None, *,
+             cut: str = "call.ended") -> bool:
+        """Mark the call ended; abort its streams (reason `cut`); settle its says.
+
+        True the first time."""
         with self._lock:
             if self._ended.is_set():
                 return False
@@ -387,7 +408,9 @@ class Call(Subscribable):
                 messages = frame.get("messages")
                 if isinstance(messages, list) and messages:
                     self._messages = [dict(m) for m in messages if isinstance(m, Mapping)]
-            self._stream_cut = "call.ended" if frame is not None else "disconnected"
+            self._stream_cut = cut
+            # Final before wait_ended() returns: a reply still playing is marked cut off.
+            self.history.close(reason=reason, contact=self.from_)
             self._ended.set()
         self._abort_streams(self._stream_cut)
         self._settle_says("", True)
@@ -411,6 +434,7 @@ class RingingCall:
         self.to = _codec.text_field(frame, "to")
         self.raw = dict(frame)
         self._settled = threading.Event()
+        self._transport = agent._require_client()._transport  # the connection it rang on
 
     @property
     def settled(self) -> bool:
@@ -430,7 +454,9 @@ class RingingCall:
         if self._settled.is_set():
             return False
         self._settled.set()
-        return self.agent._send(frame)
+        # Not through the agent's queue: after a reconnect the platform has dropped this
+        # call, and an answer must not go out on the new connection.
+        return self.agent._require_client()._send(frame, via=self._transport)
 
     def __repr__(self) -> str:
         return f"<RingingCall {self.call_id} from={self.from_} to={self.to}>"

@@ -347,9 +347,10 @@ class Client(Subscribable):
 
     # ------------------------------------------------------------------ internals: sending
 
-    def _send(self, frame: Mapping[str, Any]) -> bool:
+    def _send(self, frame: Mapping[str, Any], *, via: Any = None) -> bool:
+        """Send on the current connection; with `via`, only if that is still the one."""
         transport = self._transport
-        if transport is None:
+        if transport is None or (via is not None and transport is not via):
             return False
         text = _codec.dumps(frame)
         try:

@@ -19,7 +19,9 @@ VoiceSyncError
 │   └── CallFailedError            an outbound call was not answered (.reason)
 ├── EventsDroppedError         handlers fell too far behind; events past the bound (.count)
 ├── RequestTimeout             an acknowledgement did not arrive in time (also a TimeoutError)
-└── ReplyStreamClosedError     write() after end()
+├── ReplyStreamClosedError     write() after end()
+├── TurnRequiredError          a reply outside a handler did not say which turn it answers
+└── CallEndedError             a request that needs an answer was made on an ended call (.reason)
 ```
 
 Messages are sentences a person reads: they say what happened and what to do.
@@ -30,6 +32,7 @@ from __future__ import annotations
 __all__ = [
     "AgentConflictError",
     "AuthenticationError",
+    "CallEndedError",
     "CallFailedError",
     "ConfigurationError",
     "ConnectError",
@@ -44,6 +47,7 @@ __all__ = [
     "RequestTimeout",
     "ServerAtCapacityError",
     "ServerError",
+    "TurnRequiredError",
     "VoiceSyncError",
 ]
 
@@ -187,3 +191,16 @@ class RequestTimeout(VoiceSyncError, TimeoutError):
 
 class ReplyStreamClosedError(VoiceSyncError):
     """write() was called on a reply stream that has already ended."""
+
+
+class TurnRequiredError(VoiceSyncError, RuntimeError):
+    """`call.reply()`/`reply_stream()` without a turn, outside a handler of that call."""
+
+
+class CallEndedError(VoiceSyncError):
+    """A request that waits for the platform's answer was made on a call that has ended."""
+
+    def __init__(self, message: str, *, call_id: str, reason: str | None) -> None:
+        super().__init__(message)
+        self.call_id = call_id
+        self.reason = reason

@@ -221,9 +221,20 @@ class History:
             self._timer.daemon = True
             self._timer.start()
 
-    def user_message(self, message_id: str, text: str) -> None:
-        """Record what the caller said; the same `message_id` again replaces the text."""
+    def user_message(self, message_id: str, text: str, *, supersedes: bool = False) -> None:
+        """Record what the caller said; the same `message_id` again replaces the text.
+
+        `supersedes`: the caller kept talking (a continuation) and `text` is the whole
+        utterance; it replaces the newest user entry, which held only its first part, and
+        is placed after what the bot said meanwhile (the cut-off reply the caller heard
+        before going on), so each utterance appears once and the history ends with it.
+        """
         with self._lock:
+            if supersedes:
+                old = next((e for e in reversed(self._entries) if e.role == "user"), None)
+                if old is not None and old.message_id != message_id:
+                    self._entries.remove(old)
+                    self._by_id.pop(("user", old.message_id), None)
             self._entry("user", message_id).text = text
             self._changed()
 
@@ -361,6 +372,11 @@ class History:
             if self._closed:
                 return
             self._closed = True
+            for entry in self._entries:
+                # Still playing when the call ended (hang-up, dropped connection): the
+                # caller heard only the words so far.
+                if entry.role == "assistant" and entry.words and not entry.finished:
+                    entry.interrupted = True
             self._extra.update(record)
             self._extra.setdefault("ended_at", time.time())
             self._version += 1

@@ -32,7 +32,8 @@ class ReplyStream:
     thread. Frames of one stream are sent under its lock, so exactly one ``end`` frame
     is ever sent and nothing follows it. voicesync aborts the stream on its reader
     thread when the caller talks over the bot (`bot.interrupted`), keeps talking
-    (`turn.continued`), the call ends or the connection drops.
+    (`turn.continued`), the app cancels this message, the platform rejects it, the call
+    ends or the connection drops (`abort_reason` says which).
 
     Use it as a context manager: the exit always ends the stream; an exception inside
     the block aborts it (``end`` is sent if anything was started) and propagates.
@@ -66,8 +67,11 @@ class ReplyStream:
 
     @property
     def abort_reason(self) -> str | None:
-        """Why it was aborted: ``bot.interrupted``, ``turn.continued``, ``call.ended``,
-        ``disconnected``, ``error`` or what the app passed to `abort`; None if not aborted."""
+        """Why it was aborted, None if not: ``bot.interrupted`` (the caller talked over
+        the bot), ``turn.continued`` (the caller kept talking), ``cancelled`` (the app's
+        `cancel()`/`clear()` stopped this message), ``rejected`` (the platform refused it:
+        the turn it answers was superseded), ``call.ended``, ``disconnected``, ``error``
+        (an exception in its ``with`` block) or what the app passed to `abort`."""
         return self._abort_reason
 
     @property

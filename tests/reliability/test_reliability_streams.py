@@ -138,7 +138,7 @@ def test_interleavings_over_a_real_connection(live: Live, plans: list[list[str]]
     call_id, peer = f"CA{n}", live.peer
     peer.start_call("support", call_id)
     call = until(lambda: live.agent.call(call_id), 5.0, what="the call")
-    stream = call.reply_stream()
+    stream = call.reply_stream(in_reply_to="")
     outcome = Outcome()
     start = threading.Barrier(len(plans) + 1)
     threads = _run_plans(stream, plans, start, outcome)

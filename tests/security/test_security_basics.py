@@ -51,7 +51,7 @@ def test_key_never_in_repr_url_or_upgrade_request(
     agent.wait_ready(5.0)
     peer.start_call("support", "CA1")
     call = until(lambda: agent.call("CA1"), 5.0, what="the call")
-    stream = call.reply_stream()
+    stream = call.reply_stream(in_reply_to="")
     _no_canary(repr(client), str(client), client.url, client.http_url, repr(agent),
                repr(call), repr(stream), client.stats(), repr(agent.config))
     # The key travels only in the first frame, never in the URL or the upgrade headers.
@@ -94,11 +94,12 @@ def test_a_server_echoing_the_key_cannot_spread_it(
     client.connect(timeout=5.0)
     agent.wait_ready(5.0)
     peer.start_call("support", "CA1")
+    peer.start_call("support", "CA2")  # call.error ends its call: not the one x.note uses
     echoes: list[dict[str, Any]] = [
         {"event": "error", "code": "BAD", "error": f"bad request from {CANARY_KEY}"},
         {"event": CANARY_KEY},
         {"event": "agent.created", "agent_id": CANARY_KEY},
-        {"event": "call.error", "agent_id": "support", "call_id": "CA1",
+        {"event": "call.error", "agent_id": "support", "call_id": "CA2",
          "error": f"oops {CANARY_KEY}"},
         {"event": "llm.tool_call", "call_id": CANARY_KEY, "msg_id": CANARY_KEY},
         {"event": "x.note", "agent_id": "support", "call_id": "CA1", "note": CANARY_KEY},

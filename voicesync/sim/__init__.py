@@ -27,11 +27,13 @@ Choices where PROTOCOL.md leaves behaviour UNKNOWN or marks it *(choice)*:
 - Continuation: `speech.started` -> (`bot.interrupted {continuation}` ->)
   `turn.continued {turn_id: n}` (-> `message.confirmed`) -> a new `user.message` with
   the joined text and the same turn id; queued replies to the old message are dropped.
+  In the transcript the joined text replaces the first part, after the cut-off reply.
 - `bot.cancel` / `bot.clear`: `bot.interrupted {cancelled}` for the playing message
   (then `message.confirmed`) and for every dropped queued one (`words_spoken: 0`).
 - `call.hangup` -> reason "hangup" (or the frame's `reason`); `call.forward` ->
   `call.forwarded` then reason "forwarded"; a closed socket ends its calls as
-  "disconnected" (that frame cannot reach it).
+  "disconnected" (that frame cannot reach it); `Simulator.drop()` does so at once. A
+  message playing when its call ends is recorded in the transcript as cut off.
 - Server LLM: budgets 150 ms / 1.5 s / `timeout_ms` (max 5 s) on the scaled clock;
   tool results are awaited `tool_timeout` (30 simulated s), then an apology is spoken.
 - `time_scale` scales every platform timer (limits, ring, dial, budgets) and the

@@ -260,14 +260,17 @@ class CallCore:
         return self.user_message_id
 
     def _replace_last_user(self, full: str) -> None:
+        """The whole utterance replaces its first part, after what the bot said meanwhile."""
         for i in range(len(self.transcript) - 1, -1, -1):
             if self.transcript[i][0] == "user":
-                self.transcript[i] = ("user", full, False)
+                del self.transcript[i]
                 break
-        for msg in reversed(self.history):
-            if msg.get("role") == "user":
-                msg["content"] = full
+        self.transcript.append(("user", full, False))
+        for i in range(len(self.history) - 1, -1, -1):
+            if self.history[i].get("role") == "user":
+                del self.history[i]
                 break
+        self.history.append({"role": "user", "content": full})
 
     def _finish_turn(self, n: int, text: str, *, eager: bool | None = None,
                      duplicate: bool = False, docs_order: bool = False) -> None:

@@ -150,11 +150,14 @@ class Speaker:
         self._pump()
 
     def stop(self) -> None:
-        """The call ended: silence, no frames."""
+        """The call ended: silence, no frames; a message cut mid-play is recorded as such."""
         self._cancel_timer()
-        if self.playing is not None:
-            self._discard(self.playing)
+        msg = self.playing
+        if msg is not None:
+            self._discard(msg)
             self.playing = None
+            msg.interrupted = True
+            self._host.on_speech_end(msg)
         for msg in self.queue:
             self._discard(msg)
         self.queue.clear()

@@ -373,8 +373,15 @@ class Simulator(SimSettings):
 
     def drop(self, conn: int | None = None, code: int = 1011, reason: str = "", *,
              abrupt: bool = False) -> None:
-        """Close a connection with `code`/`reason`, or `abrupt`ly without a close frame."""
-        self._conn(conn).drop(code, reason, abrupt=abrupt)
+        """Close a connection with `code`/`reason`, or `abrupt`ly without a close frame.
+
+        Its calls, agents and numbers are released at once (calls end "disconnected"):
+        nothing is played to a caller after the last frame the client can still receive,
+        so the record of spoken words stays what the client saw.
+        """
+        target = self._conn(conn)
+        target.drop(code, reason, abrupt=abrupt)
+        self._platform.release_conn(target)  # again when its socket is gone: a no-op
 
     def displace(self, agent_id: str) -> None:
         """`agent.displaced` then close 4001 "Displaced by new connection" on its holder."""
