@@ -20,7 +20,7 @@ PUBLIC = {
     "RequestRejectedError", "RequestTimeout", "RingingCall", "SayHandle",
     "ServerAtCapacityError", "ServerError", "SpeechEvent", "Tool", "ToolCall",
     "ToolCallRequest", "Turn", "TurnSignal", "UserMessage", "UserSpeaking", "VoiceSyncError",
-    "__version__", "llm", "local", "tool", "ProviderError",
+    "__version__", "llm", "local", "tool", "ProviderError", "MissingDependencyError",
 }
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from voicesync import llm as llm, local as local
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
 from voicesync.call import Call as Call, RingingCall as RingingCall, SayHandle as SayHandle
@@ -18,6 +19,7 @@ from voicesync.errors import (
     ConnectionClosedError as ConnectionClosedError,
     ConnectTimeout as ConnectTimeout,
     EventsDroppedError as EventsDroppedError,
+    MissingDependencyError as MissingDependencyError,
     ProtocolError as ProtocolError,
     RegistrationError as RegistrationError,
     ReplyStreamClosedError as ReplyStreamClosedError,
@@ -53,9 +55,12 @@ from voicesync.history import (
     JSONFileStore as JSONFileStore,
     MemoryStore as MemoryStore,
 )
-from voicesync.llm import ProviderError as ProviderError
 from voicesync.reply import AbortFlag as AbortFlag, ReplyStream as ReplyStream
 from voicesync.tools import Tool as Tool, tool as tool
+
+if TYPE_CHECKING:
+    from voicesync import llm as llm, local as local
+    from voicesync.llm import ProviderError as ProviderError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -87,6 +92,7 @@ __all__ = [
     "JSONFileStore",
     "MemoryStore",
     "MessageConfirmed",
+    "MissingDependencyError",
     "ProtocolError",
     "ProviderError",
     "RegistrationError",
@@ -114,9 +120,30 @@ __all__ = [
     "tool",
 ]
 
-# Tracebacks and reprs name the public door, not the private module.
+# Loaded on first use: most programs never touch them, and `voicesync.local` (the examples'
+# helper) must not load with the library. name -> (module, attribute or None for the module).
+_LAZY = {"llm": ("voicesync.llm", None), "local": ("voicesync.local", None),
+         "ProviderError": ("voicesync.llm", "ProviderError")}
+
+
+def _to_the_door(obj: object) -> None:
+    """Tracebacks and reprs name the public door, not the private module."""
+    if isinstance(obj, type) and obj.__module__.startswith("voicesync."):
+        obj.__module__ = __name__
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'voicesync' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    _to_the_door(value)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
 for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("voicesync."):
-        _obj.__module__ = __name__
-del _name, _obj
+    if _name not in _LAZY:
+        _to_the_door(globals()[_name])
+del _name

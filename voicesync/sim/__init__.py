@@ -41,10 +41,13 @@ Choices where PROTOCOL.md leaves behaviour UNKNOWN or marks it *(choice)*:
 
 from __future__ import annotations
 
-from voicesync.sim._llm import LLMTurn, ScriptedLLM, ToolRequest
-from voicesync.sim._record import Frame, match
-from voicesync.sim.simcall import SimCall
-from voicesync.sim.simulator import SimAgent, Simulator
+from voicesync._extras import needs_extra
+
+with needs_extra("voicesync.sim"):  # websockets is the `sim` extra: say so, not a bare traceback
+    from voicesync.sim._llm import LLMTurn, ScriptedLLM, ToolRequest
+    from voicesync.sim._record import Frame, match
+    from voicesync.sim.simcall import SimCall
+    from voicesync.sim.simulator import SimAgent, Simulator
 
 __all__ = ["Frame", "LLMTurn", "ScriptedLLM", "SimAgent", "SimCall", "Simulator", "ToolRequest",
            "match"]
