@@ -1,10 +1,11 @@
 """Printing a simulated call as the caller hears it: the narrator thread and where it prints.
 
-The narrator reads the simulator's frame record and tells a `Printer` two things: a whole
-line (`line`), or the bot line being spoken so far (`speaking`, called again after each
-word; the next `line` of the same text finishes it). `StreamPrinter` writes to a text
-stream word by word, as `voicesync.local` and the demo show a call; the console gives its
-own printer that keeps the line being spoken apart from the line being typed.
+The narrator reads the simulator's frame record and tells a `Printer` three things: a
+whole line (`line`); the bot line being spoken so far (`speaking`, called again after each
+word; the next `line` of the same text finishes it); and, last, that the call ended.
+`StreamPrinter` writes to a text stream word by word, as `voicesync.local` and the demo show
+a call; the console gives its own printer that keeps the line being spoken apart from the
+line being typed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class Printer(Protocol):
     def speaking(self, text: str) -> None:
         """The bot line spoken so far; each call extends the previous one."""
 
+    def ended(self) -> None:
+        """The call's end has been printed: nothing more comes for it."""
+
 
 class StreamPrinter:
     """Writes to a text stream: the spoken line grows word by word, then ends with a newline."""
@@ -52,6 +56,9 @@ class StreamPrinter:
             self.out.write("\n")
             self._open = ""
             self.out.flush()
+
+    def ended(self) -> None:
+        pass
 
     def _write_line_start(self, text: str) -> None:
         if self._open and not text.startswith(self._open):
@@ -146,3 +153,4 @@ class Narrator(threading.Thread):
             self._end_speech(" ...")  # hung up mid-sentence
             line(f"{self._prefix}[call {event.split('.')[1]}: {frame.get('reason', '')}]")
             self._done.set()
+            self._printer.ended()
