@@ -301,7 +301,7 @@ class Dispatcher:
         if call is not None:
             call._abort_streams("turn.continued")
             # The platform drops its playback queue on a barge-in or continuation
-            # (PROTOCOL.md §9.5) without a frame per queued message: settle them here.
+            # (docs/protocol.md §9.5) without a frame per queued message: settle them here.
             call._settle_says("", True)
             self._emit(call, "turn.continued", frame, received_at)
 
@@ -339,7 +339,7 @@ class Dispatcher:
         if call is None:
             return
         # The documented behaviour voicesync follows: barge-in aborts the call's
-        # reply streams (PROTOCOL.md "Decisions"), before any handler runs.
+        # reply streams (docs/protocol.md §6.4), before any handler runs.
         call._abort_streams("bot.interrupted")
         message_id = _codec.text_field(frame, "message_id")
         call._bot_done()

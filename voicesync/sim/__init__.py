@@ -1,4 +1,4 @@
-"""voicesync.sim: a local stand-in for the voice platform, speaking PROTOCOL.md from its side.
+"""voicesync.sim: a local stand-in for the voice platform, speaking docs/protocol.md from its side.
 
 ```python
 from voicesync.sim import Simulator
@@ -9,7 +9,7 @@ with Simulator(port=0, words_per_second=2.5) as sim:
     text = call.wait_reply(timeout=10)
 ```
 
-Choices where PROTOCOL.md leaves behaviour UNKNOWN or marks it *(choice)*:
+Choices where the platform's behaviour is not known (docs/protocol.md §9):
 
 - Bad key: `error INVALID_KEY` then close 1008. `handshake = "silent"` never answers.
 - A reply is accepted when `in_reply_to` is "" or the current user message id; anything
