@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -121,9 +120,8 @@ __all__ = [
 ]
 
 # Loaded on first use: most programs never touch them, and `voicesync.local` (the examples'
-# helper) must not load with the library. name -> (module, attribute or None for the module).
-_LAZY = {"llm": ("voicesync.llm", None), "local": ("voicesync.local", None),
-         "ProviderError": ("voicesync.llm", "ProviderError")}
+# helper) must not load with the library.
+_LAZY = ("llm", "local", "ProviderError")
 
 
 def _to_the_door(obj: object) -> None:
@@ -133,11 +131,17 @@ def _to_the_door(obj: object) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    value: Any
+    if name == "llm":  # `import a.b as c`, not `from a import b`, which would come back here
+        import voicesync.llm as value
+    elif name == "local":
+        import voicesync.local as value
+    elif name == "ProviderError":
+        from voicesync.llm import ProviderError
+
+        value = ProviderError
+    else:
         raise AttributeError(f"module 'voicesync' has no attribute {name!r}")
-    module_name, attr = _LAZY[name]
-    module = importlib.import_module(module_name)
-    value = module if attr is None else getattr(module, attr)
     _to_the_door(value)
     globals()[name] = value  # later lookups skip this function
     return value
