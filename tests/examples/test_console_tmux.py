@@ -41,6 +41,13 @@ class Talker(voicesync.Agent):  # a greeting (which the caller cannot cut off) t
     def on_turn(self, turn, call, history):
         call.reply("You said " + turn.text + ".")
 
+quitter = voicesync.Agent("quitter", greeting="Hello, I will hang up on you in the middle of this.")
+
+@quitter.on("bot.word")
+def word(event, call):
+    if event.word_index == 5:
+        call.hangup()
+
 keypad = voicesync.Agent("keypad")
 
 @keypad.on("call.dtmf_received")
@@ -192,6 +199,16 @@ def test_keypad_and_end_of_input(terminal: Terminal, agent_file: str) -> None:
     terminal.shows("bot:    You pressed 2")
     terminal.keys("C-d")
     terminal.shows("EXIT=0")
+
+
+def test_the_agent_hanging_up_mid_sentence_ends_the_line_and_the_prompt(
+        terminal: Terminal, agent_file: str) -> None:
+    terminal.start(*CONSOLE, agent_file, "--agent", "quitter", "--words-per-second", "8")
+    terminal.shows("EXIT=0")  # the prompt ended by itself: nothing was typed
+    lines = terminal.lines()
+    ended = lines.index("[call ended: hangup]")
+    assert lines[ended - 1].startswith("bot:    Hello, I will hang up")
+    assert lines[ended - 1].endswith(" ...")
 
 
 def test_without_prompt_toolkit_or_a_terminal_the_console_is_plain(
