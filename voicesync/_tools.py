@@ -1,4 +1,4 @@
-"""Running a server-side model's tool calls on a handler thread (docs/protocol.md §5.7)."""
+"""Running a server-side model's tool calls on a handler thread (PROTOCOL.md §5.7)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`@voicesync.tool`: a function (or method) the LLM may call, with its JSON schema.
 
 The schema comes from the type hints and the Google-style docstring (`Args:` section). The
-wire shape is docs/protocol.md §3.5 (OpenAI function calling); `to_openai_responses()` and
+wire shape is PROTOCOL.md §3.5 (OpenAI function calling); `to_openai_responses()` and
 `to_anthropic()` give the other providers' shapes. Ints are ``"integer"``, a JSON-schema type
 every provider accepts.
 """
@@ -59,7 +59,7 @@ def _docstring(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
 
 
 def schema_of(hint: Any) -> dict[str, Any]:
-    """The JSON schema of one type hint (the subset docs/protocol.md §3.5 names, plus nesting)."""
+    """The JSON schema of one type hint (the subset PROTOCOL.md §3.5 names, plus nesting)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Annotated:
         schema = schema_of(args[0])
@@ -208,7 +208,7 @@ class Tool(Generic[P, R]):
         return call(**kwargs)
 
     def to_wire(self) -> dict[str, Any]:
-        """The tool as `agent.create` declares it (docs/protocol.md §3.5)."""
+        """The tool as `agent.create` declares it (PROTOCOL.md §3.5)."""
         return {"type": "function", "function": {
             "name": self.name, "description": self.description, "parameters": self.parameters}}
 
@@ -284,7 +284,7 @@ def run_tool_calls(tools: Iterable[Tool[..., Any]],
                    ) -> list[ToolResult]:
     """Run ``(call_id, name, arguments)`` calls in order and return their results.
 
-    A failing or unknown tool gives ``{"error": "<message>"}`` (docs/protocol.md §5.7), so one bad
+    A failing or unknown tool gives ``{"error": "<message>"}`` (PROTOCOL.md §5.7), so one bad
     call never ends the conversation. Any thread; blocks while the tools run.
     """
     table = {t.name: t for t in tools}
