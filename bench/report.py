@@ -52,6 +52,8 @@ def markdown(run: dict[str, Any]) -> str:
         "timed by the driver "
         "(dispatch lag by the SDK).",
         "",
+        f"`import voicesync` in a fresh interpreter: {env.get('import_ms', '?')} ms (best of 7).",
+        "",
         "| calls | client | turn.end → first chunk | interruption → end frame | interruption → "
         "handler loop exit | chunks after abort (in flight) | lost turns | CPU s / 1k tokens "
         "| RSS KB / call | dispatch lag | threads | driver CPU % |",

@@ -86,6 +86,19 @@ def _read_port(proc: subprocess.Popen[bytes], timeout: float) -> int:
     return int(line)
 
 
+IMPORT_PROBE = ("import time; t = time.perf_counter(); import voicesync; "
+                "print((time.perf_counter() - t) * 1000)")
+
+
+def import_ms(runs: int = 7) -> float:
+    """`import voicesync` in a fresh interpreter, ms: the best of `runs` (the least disturbed)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    times = [float(subprocess.run([sys.executable, "-c", IMPORT_PROBE], env=env, check=True,
+                                  capture_output=True, text=True, timeout=60).stdout)
+             for _ in range(runs)]
+    return round(min(times), 1)
+
+
 def environment() -> dict[str, Any]:
     import websocket
     import websockets
@@ -99,7 +112,8 @@ def environment() -> dict[str, Any]:
             "voicesync": voicesync.__version__, "websocket-client": websocket.__version__,
             "websockets": websockets.__version__, "commit": commit,
             "date": time.strftime("%Y-%m-%d %H:%M"),
-            "loadavg_1m": round(os.getloadavg()[0], 2)}  # other work on the box skews figures
+            "loadavg_1m": round(os.getloadavg()[0], 2),  # other work on the box skews figures
+            "import_ms": import_ms()}
 
 
 def main() -> None:

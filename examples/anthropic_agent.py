@@ -8,12 +8,14 @@ model with the scripted replies below). voicesync.llm.AnthropicAgent does all th
 
 import functools
 
-import anthropic
-
 import voicesync
 import voicesync.local
 from voicesync.llm import stream_anthropic
 from voicesync.local import BargeIn
+
+# A missing package raises the `pip install "voicesync[...]"` line that adds it.
+with voicesync.local.needs_extra("examples/anthropic_agent.py"):
+    import anthropic
 
 MODEL = "claude-haiku-4-5"
 INSTRUCTIONS = "You are Max, a bike shop's phone assistant. Answer in a sentence or two."

@@ -13,11 +13,14 @@ import logging
 import threading
 
 import requests
-from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
 
 import voicesync
 import voicesync.local
+
+# A missing package raises the `pip install "voicesync[...]"` line that adds it.
+with voicesync.local.needs_extra("examples/flask_app.py"):
+    from flask import Flask, jsonify, request
+    from werkzeug.serving import make_server
 
 LINE = "+15550100001"
 

@@ -8,11 +8,13 @@ model with the scripted replies below; ChatOpenAI finds it through OPENAI_BASE_U
 
 import functools
 
-from langchain_openai import ChatOpenAI
-
 import voicesync
 import voicesync.local
 from voicesync.local import BargeIn
+
+# A missing package raises the `pip install "voicesync[...]"` line that adds it.
+with voicesync.local.needs_extra("examples/langchain_agent.py"):
+    from langchain_openai import ChatOpenAI
 
 SYSTEM = "You are a librarian answering the phone. Answer in a sentence or two."
 

@@ -9,12 +9,14 @@ this file shows the parts.
 
 import functools
 
-import openai
-
 import voicesync
 import voicesync.local
 from voicesync.llm import stream_openai
 from voicesync.local import BargeIn
+
+# A missing package raises the `pip install "voicesync[...]"` line that adds it.
+with voicesync.local.needs_extra("examples/openai_agent.py"):
+    import openai
 
 MODEL = "gpt-4o-mini"
 INSTRUCTIONS = "You are Nova, the receptionist of the Seaside Hotel. Answer in a sentence or two."

@@ -14,7 +14,8 @@ from helpers import CANARY_KEY, until
 
 import voicesync
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ev-replay.json"  # from PROTOCOL.md §10
+# docs/protocol.md §10
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ev-replay.json"
 
 
 def connected(client: voicesync.Client, agent_id: str = "support",
@@ -211,7 +212,7 @@ def test_function_greeting_runs_per_call(sim: Any, client: voicesync.Client) -> 
 
 
 def test_replay_of_the_captured_call(sim: Any, client: voicesync.Client) -> None:
-    """PROTOCOL.md §10: the camelCase capture, turned back into wire frames."""
+    """docs/protocol.md §10: the camelCase capture, turned back into wire frames."""
     data = json.loads(FIXTURE.read_text())
     agent = connected(client, "dev-maravilla")
     turns: list[voicesync.Turn] = []

@@ -1,4 +1,4 @@
-"""Reconnect and conflict-retry delays (PROTOCOL.md §1.6, §2.6)."""
+"""Reconnect and conflict-retry delays (docs/protocol.md §1.6, §2.6)."""
 
 from __future__ import annotations
 

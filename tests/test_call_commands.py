@@ -1,4 +1,4 @@
-"""Every call and agent command, byte for byte as the simulator received it (PROTOCOL.md §4)."""
+"""Every call and agent command, byte for byte as the simulator got it (docs/protocol.md §4)."""
 
 from __future__ import annotations
 

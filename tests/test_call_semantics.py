@@ -1,7 +1,7 @@
 """Call semantics at the seams (issue 11), over real sockets against voicesync.sim.
 
 Every reply answers the turn being handled; every abort hits exactly the stream the
-platform means (PROTOCOL.md "Decisions for voicesync"); every lifecycle outcome has its
+platform means (docs/protocol.md §6.4); every lifecycle outcome has its
 event; commands on an ended call fail one documented way.
 """
 

@@ -9,7 +9,7 @@ import pytest
 from voicesync import _codec
 from voicesync.errors import ConfigurationError, ProtocolError
 
-# The locked snapshot of PROTOCOL.md §3.1, written with voicesync's snake_case names.
+# The locked snapshot of docs/protocol.md §3.1, written with voicesync's snake_case names.
 SNAPSHOT = (
     '{"voice":"elevenlabs/sarah","language":"es","flash":true,'
     '"stt":{"provider":"deepgram","model":"nova-3","language":"es"},'

@@ -24,7 +24,7 @@ PUBLIC = {
     "ToolCallRequest", "ToolError", "Turn", "TurnRequiredError", "TurnSignal", "UserMessage",
     "UserSpeaking",
     "VoiceSyncError",
-    "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError",
+    "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError", "MissingDependencyError",
 }
 
 

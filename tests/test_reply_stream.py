@@ -1,4 +1,4 @@
-"""ReplyStream frame rules (PROTOCOL.md §4.3) and its thread-safety, on a recording sender."""
+"""ReplyStream frame rules (docs/protocol.md §4.3) and its thread-safety, on a recording sender."""
 
 from __future__ import annotations
 

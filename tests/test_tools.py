@@ -23,7 +23,7 @@ def open_door(code: str, door: Literal["A", "B"]) -> str:
 
 
 def test_the_wire_shape_is_the_protocols() -> None:
-    # PROTOCOL.md §3.5, byte for byte apart from the enum's description.
+    # docs/protocol.md §3.5, byte for byte apart from the enum's description.
     assert open_door.to_wire() == {"type": "function", "function": {
         "name": "open_door", "description": "Open the door", "parameters": {
             "type": "object",

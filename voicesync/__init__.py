@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
-from voicesync import llm as llm, local as local, rest as rest, returning as returning
+from voicesync import rest as rest, returning as returning
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
 from voicesync.call import (
@@ -25,6 +26,7 @@ from voicesync.errors import (
     ConnectTimeout as ConnectTimeout,
     EventsDroppedError as EventsDroppedError,
     NotConnectedError as NotConnectedError,
+    MissingDependencyError as MissingDependencyError,
     ProtocolError as ProtocolError,
     RegistrationError as RegistrationError,
     ReplyStreamClosedError as ReplyStreamClosedError,
@@ -61,9 +63,12 @@ from voicesync.history import (
     JSONFileStore as JSONFileStore,
     MemoryStore as MemoryStore,
 )
-from voicesync.llm import ProviderError as ProviderError
 from voicesync.reply import AbortFlag as AbortFlag, ReplyStream as ReplyStream
 from voicesync.tools import Tool as Tool, ToolError as ToolError, tool as tool
+
+if TYPE_CHECKING:
+    from voicesync import llm as llm, local as local
+    from voicesync.llm import ProviderError as ProviderError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -97,6 +102,7 @@ __all__ = [
     "MemoryStore",
     "MessageConfirmed",
     "NotConnectedError",
+    "MissingDependencyError",
     "ProtocolError",
     "ProviderError",
     "RegistrationError",
@@ -129,9 +135,35 @@ __all__ = [
     "tool",
 ]
 
-# Tracebacks and reprs name the public door, not the private module.
+# Loaded on first use: most programs never touch them, and `voicesync.local` (the examples'
+# helper) must not load with the library.
+_LAZY = ("llm", "local", "ProviderError")
+
+
+def _to_the_door(obj: object) -> None:
+    """Tracebacks and reprs name the public door, not the private module."""
+    if isinstance(obj, type) and obj.__module__.startswith("voicesync."):
+        obj.__module__ = __name__
+
+
+def __getattr__(name: str) -> Any:
+    value: Any
+    if name == "llm":  # `import a.b as c`, not `from a import b`, which would come back here
+        import voicesync.llm as value
+    elif name == "local":
+        import voicesync.local as value
+    elif name == "ProviderError":
+        from voicesync.llm import ProviderError
+
+        value = ProviderError
+    else:
+        raise AttributeError(f"module 'voicesync' has no attribute {name!r}")
+    _to_the_door(value)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
 for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("voicesync."):
-        _obj.__module__ = __name__
-del _name, _obj
+    if _name not in _LAZY:
+        _to_the_door(globals()[_name])
+del _name

@@ -9,6 +9,8 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
+from voicesync.errors import MissingDependencyError
+
 # name -> ("module:function", one-line help). Each function takes the remaining argv and
 # returns an exit code; its module is imported only when the subcommand runs.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -44,12 +46,8 @@ def sim_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        from voicesync.sim import Simulator
-    except ImportError as exc:
-        print(f"voicesync sim needs the 'sim' extra: pip install 'voicesync[sim]' ({exc})",
-              file=sys.stderr)
-        return 2
+    from voicesync.sim import Simulator  # MissingDependencyError: main() prints it
+
     sim = Simulator(args.host, args.port, words_per_second=args.words_per_second,
                     time_scale=args.time_scale, api_key=args.api_key)
     try:
@@ -79,11 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"voicesync: unknown command {name!r} (try: {', '.join(SUBCOMMANDS)})",
               file=sys.stderr)
         return 2
-    fn = _load(SUBCOMMANDS[name][0])
-    if fn is None:
-        print(f"voicesync {name}: not available in this build yet", file=sys.stderr)
+    try:
+        fn = _load(SUBCOMMANDS[name][0])
+        if fn is None:
+            print(f"voicesync {name}: not available in this build yet", file=sys.stderr)
+            return 2
+        return fn(rest)
+    except MissingDependencyError as exc:  # the one message: which extra to install
+        print(f"voicesync {name}: {exc}", file=sys.stderr)
         return 2
-    return fn(rest)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential reconnect backoff with additive jitter (PROTOCOL.md §1.6).
+    """Exponential reconnect backoff with additive jitter (docs/protocol.md §1.6).
 
     `delay(n)` for attempt n = 0, 1, 2... is ``min(initial * factor**n, maximum)`` plus
     0-25 % of that, so a fleet of clients does not redial in lock-step.
@@ -25,7 +25,7 @@ class Backoff:
         return base * (1.0 + self.jitter * r)
 
 
-CONFLICT_BUDGET = 90.0  # two server liveness windows (PROTOCOL.md §2.6)
+CONFLICT_BUDGET = 90.0  # two server liveness windows (docs/protocol.md §2.6)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The wire format: the only module that knows wire keys (PROTOCOL.md §1.2, §3, §4, §5)."""
+"""The wire format: the only module that knows wire keys (docs/protocol.md §1.2, §3, §4, §5)."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def _same(value: Any) -> Any:
     return value
 
 
-# (python name, wire key, transform) in the locked wire order of PROTOCOL.md §3.1.
+# (python name, wire key, transform) in the locked wire order of docs/protocol.md §3.1.
 _CONFIG_FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("voice", "voice", _same),
     ("language", "language", _same),
@@ -257,7 +257,7 @@ _SLUG_SPACE = re.compile(r"[_\s]+")
 
 
 def slugify(agent_id: str) -> str:
-    """The platform's normalised agent id (PROTOCOL.md §0)."""
+    """The platform's normalised agent id (docs/protocol.md §0)."""
     slug = _SLUG_SPACE.sub("-", agent_id.lower())
     slug = _SLUG_DASHES.sub("-", _SLUG_DROP.sub("", slug))
     return slug.strip("-")

@@ -353,7 +353,7 @@ class Dispatcher:
             call._continued_turn = turn_id if turn_id == call._user_turn else None
             call._abort_streams("turn.continued")
             # The platform drops its playback queue on a barge-in or continuation
-            # (PROTOCOL.md §9.5) without a frame per queued message: settle them here.
+            # (docs/protocol.md §9.5) without a frame per queued message: settle them here.
             call._settle_says("", True)
             self._emit(call, "turn.continued", frame, received_at)
 
@@ -391,7 +391,7 @@ class Dispatcher:
         if call is None:
             return
         message_id = _codec.text_field(frame, "message_id")
-        # PROTOCOL.md "Decisions", applied before any handler runs: the app's own
+        # docs/protocol.md (the stream rules), applied before any handler runs: the app's own
         # cancel/clear stops only the message it names ("say a filler, then stream the
         # answer" must work); the caller's barge-in aborts every stream of the call.
         if _codec.text_field(frame, "reason") == "cancelled":

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 logger = logging.getLogger("voicesync")
 
-# Wire keys whose values are credentials (PROTOCOL.md §2.2, §3.7).
+# Wire keys whose values are credentials (docs/protocol.md §2.2, §3.7).
 _SECRET_FIELD = re.compile(
     r'("(?:api_key|accessToken|verifyToken|appSecret|authorization)"\s*:\s*)"(?:[^"\\]|\\.)*"',
     re.IGNORECASE,

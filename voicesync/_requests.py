@@ -1,4 +1,4 @@
-"""Request/acknowledgement pairing for history and prompt requests (PROTOCOL.md §2.8)."""
+"""Request/acknowledgement pairing for history and prompt requests (docs/protocol.md §2.8)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """JSON schema from Python type hints and Google-style docstrings, and converting arguments back.
 
-What `voicesync.tool` uses to describe a function to a model (PROTOCOL.md §3.5).
+What `voicesync.tool` uses to describe a function to a model (docs/protocol.md §3.5).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def docstring_args(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
 
 
 def schema_of(hint: Any) -> dict[str, Any]:
-    """The JSON schema of one type hint (the subset PROTOCOL.md §3.5 names, plus nesting)."""
+    """The JSON schema of one type hint (the subset docs/protocol.md §3.5 names, plus nesting)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Annotated:
         schema = schema_of(args[0])

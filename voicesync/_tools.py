@@ -1,4 +1,4 @@
-"""Answering a server-side model's tool calls on a handler thread (PROTOCOL.md §5.7)."""
+"""Answering a server-side model's tool calls on a handler thread (docs/protocol.md §5.7)."""
 
 from __future__ import annotations
 

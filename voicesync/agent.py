@@ -74,7 +74,7 @@ class Agent(Subscribable):
 
         Support().run()
 
-    Config keywords are snake_case agent options (PROTOCOL.md §3.1): voice, language,
+    Config keywords are snake_case agent options (docs/protocol.md §3.1): voice, language,
     flash, stt, interruption, llm, prompt, prompt_vars, greeting, greeting_in_chat,
     memory, timezone, preparing, raw_prompt, tools, skills, session_limits, config,
     knowledge_base, mode, media. `greeting` (keyword or class attribute) is a text or a

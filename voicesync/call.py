@@ -1,4 +1,4 @@
-"""Call: one live conversation; its commands (PROTOCOL.md §7.2) and its state, as snapshots."""
+"""Call: one live conversation; its commands (docs/protocol.md §7.2) and its state, as snapshots."""
 
 from __future__ import annotations
 

@@ -290,7 +290,7 @@ class Client(Subscribable):
         """Forget an agent: its calls end locally (``agent_removed``); nothing is sent.
 
         The platform keeps the registration until the socket closes (there is no
-        unregister command, PROTOCOL.md §2.3). Any thread.
+        unregister command, docs/protocol.md §2.3). Any thread.
         """
         with self._lock:
             agent = self._agents.pop(agent_id, None)
@@ -476,7 +476,7 @@ class Client(Subscribable):
     # ------------------------------------------------------------------ internals: state
 
     def _resolve_agent(self, agent_id: str) -> Agent | None:
-        """exact id → the part after the last ':' → slug (PROTOCOL.md §2.7)."""
+        """exact id → the part after the last ':' → slug (docs/protocol.md §2.7)."""
         agents = self._agents
         agent = agents.get(agent_id)
         if agent is None and ":" in agent_id:

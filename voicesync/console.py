@@ -3,27 +3,35 @@
 The agent runs against the local simulator (your file is imported with ``PINECALL_URL``
 pointing there, so a module-level ``voicesync.Client()`` reaches it too). You type as the
 caller; the bot's words appear at speaking pace; typing while it speaks is a barge-in.
+
+On a terminal with prompt_toolkit (the ``console`` extra) the line you type stays on its own
+prompt line at the bottom, the bot's line being spoken just above it, and the first key you
+press while the bot speaks cuts it off. Without a terminal (piped input) or without
+prompt_toolkit, input is read line by line and Enter is what cuts the bot off.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import queue
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from voicesync._narration import StreamPrinter
 from voicesync.agent import Agent
 from voicesync.client import Client
 from voicesync.errors import ConfigurationError
 
 HELP = ("Type what the caller says and press Enter; typing while the bot speaks cuts it off.\n"
         "/press 12  keypad digits    /hangup  end the call (also Ctrl-D)")
+PROMPT = "caller: "  # the typed line looks like the transcript line it becomes
 
 
 def load(target: str) -> list[Agent]:
@@ -93,6 +101,26 @@ def _pick(agents: list[Agent], wanted: str | None) -> Agent:
     return agents[0]
 
 
+def _act(call: Any, text: str, show: Callable[[str], None]) -> bool:
+    """Do what one typed line says; False when the conversation is over."""
+    if text in ("/hangup", "/quit"):
+        return False
+    if text.startswith("/press"):
+        digits = "".join(c for c in text[len("/press"):] if c in "0123456789*#")
+        if digits:
+            call.press(digits)
+        else:
+            show("usage: /press DIGITS, e.g. /press 12#")
+    elif text.startswith("/"):
+        show(HELP)
+    elif text:
+        try:
+            call.say(text, timeout=60)  # a barge-in if the bot is still speaking
+        except RuntimeError:
+            return False  # the call ended meanwhile
+    return True
+
+
 def _read_lines(lines: queue.Queue[str | None]) -> None:
     """Stdin reader thread: the main thread stays free to notice the bot hanging up."""
     try:
@@ -103,7 +131,9 @@ def _read_lines(lines: queue.Queue[str | None]) -> None:
 
 
 def converse(call: Any) -> None:
-    """Feed typed lines to the simulated call until /hangup, end of input, or its end."""
+    """Plain mode: feed lines read from stdin to the call until /hangup, end of input, or
+    its end. Enter (not a keystroke) is what cuts the bot off here.
+    """
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_read_lines, args=(lines,), name="voicesync-console-stdin",
                      daemon=True).start()
@@ -112,26 +142,87 @@ def converse(call: Any) -> None:
             line = lines.get(timeout=0.2)
         except queue.Empty:
             continue
-        text = (line or "").strip()
-        if line is None or text in ("/hangup", "/quit"):
+        if line is None or not _act(call, line.strip(), lambda text: print(text, flush=True)):
             return
-        if text.startswith("/press"):
-            digits = "".join(c for c in text[len("/press"):] if c in "0123456789*#")
-            if digits:
-                call.press(digits)
-            else:
-                print("usage: /press DIGITS, e.g. /press 12#", flush=True)
-        elif text.startswith("/"):
-            print(HELP, flush=True)
-        elif text:
+
+
+class PromptConsole:
+    """Terminal mode, on prompt_toolkit: a `Printer` for the narrator and the input loop.
+
+    Finished lines are printed above the prompt; the bot line being spoken is the first
+    line of the prompt's message, so it grows word by word above what is being typed and
+    never runs into it. Narrator threads call `line`/`speaking`/`ended`; `converse` runs on
+    the main thread (prompt_toolkit's own loop runs there).
+    """
+
+    def __init__(self) -> None:
+        from prompt_toolkit import PromptSession
+
+        self._spoken = ""  # the bot line being spoken, shown above the prompt
+        self._call: Any = None
+        self._ended = threading.Event()
+        self._session: PromptSession[str] = PromptSession(
+            message=self._message, erase_when_done=True)  # the echoed transcript line stays
+        self._session.default_buffer.on_text_changed += self._typed
+
+    # -- Printer (narrator threads) ------------------------------------------------------
+
+    def line(self, text: str) -> None:
+        self._spoken = ""
+        print(text, flush=True)  # patch_stdout puts it above the prompt
+        self._session.app.invalidate()
+
+    def speaking(self, text: str) -> None:
+        self._spoken = text
+        self._session.app.invalidate()  # thread-safe: a redraw on prompt_toolkit's loop
+
+    def ended(self) -> None:
+        self._ended.set()
+        app = self._session.app
+        if app.is_running and app.loop is not None:
+            app.loop.call_soon_threadsafe(self._exit_if_ended)
+
+    # -- the prompt (main thread) ---------------------------------------------------------
+
+    def converse(self, call: Any) -> None:
+        """Prompt for caller lines until /hangup, Ctrl-D, or the call's end."""
+        self._call = call
+        while call.status == "active" and not self._ended.is_set():
             try:
-                call.say(text, timeout=60)  # a barge-in if the bot is speaking
-            except RuntimeError:
-                return  # the call ended meanwhile
+                text = self._session.prompt(pre_run=self._exit_if_ended)
+            except EOFError:
+                return
+            if not _act(call, text.strip(), lambda text: print(text, flush=True)):
+                return
+
+    def _message(self) -> str:
+        return f"{self._spoken}\n{PROMPT}" if self._spoken else PROMPT
+
+    def _typed(self, buffer: Any) -> None:
+        """A keystroke while the bot speaks: the caller started talking (a barge-in)."""
+        if self._call is not None and buffer.text.strip() and self._call.speaking:
+            self._call.start_speaking()
+
+    def _exit_if_ended(self) -> None:
+        app = self._session.app
+        if (self._ended.is_set() and app.is_running and app.future is not None
+                and not app.future.done()):
+            app.exit(exception=EOFError())
+
+
+def terminal_console() -> PromptConsole | None:
+    """A PromptConsole when stdin and stdout are a terminal and prompt_toolkit is installed."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return None
+    try:
+        return PromptConsole()
+    except ImportError:
+        return None  # the plain mode still works; the `console` extra adds prompt_toolkit
 
 
 def main(argv: Sequence[str] = ()) -> int:
-    parser = argparse.ArgumentParser(prog="voicesync console", description=__doc__)
+    parser = argparse.ArgumentParser(prog="voicesync console", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", help="path/to/agent.py or module:object")
     parser.add_argument("--agent", help="the agent id, when the target has several")
     parser.add_argument("--from", dest="from_", default="+15550001111",
@@ -142,18 +233,16 @@ def main(argv: Sequence[str] = ()) -> int:
     args = parser.parse_args(list(argv))
     from voicesync.local import Session
 
+    ui = terminal_console()
     try:
-        with Session(local=True, words_per_second=args.words_per_second, timeout=60) as session:
-            agent = _pick(load(args.target), args.agent)
-            print(f"voicesync console: calling agent {agent.id!r} on the local simulator.\n"
-                  f"{HELP}\n", flush=True)
-            try:
-                with session.open_call(agent, from_=args.from_, to=args.to,
-                                       echo_caller=not sys.stdin.isatty()) as call:
-                    converse(call)
-            finally:
-                if agent.client is not None and agent.client is not session.client:
-                    agent.client.close()  # the file's own client, pointed at the simulator
+        with contextlib.ExitStack() as stack:
+            if ui is not None:
+                from prompt_toolkit.patch_stdout import patch_stdout
+
+                stack.enter_context(patch_stdout(raw=True))
+            session = stack.enter_context(
+                Session(local=True, words_per_second=args.words_per_second, timeout=60))
+            _talk(session, _pick(load(args.target), args.agent), args, ui)
     except ConfigurationError as exc:
         print(f"voicesync console: {exc}", file=sys.stderr)
         return 2
@@ -161,3 +250,18 @@ def main(argv: Sequence[str] = ()) -> int:
         return 130
     return 0
 
+
+def _talk(session: Any, agent: Agent, args: argparse.Namespace, ui: PromptConsole | None) -> None:
+    print(f"voicesync console: calling agent {agent.id!r} on the local simulator.\n{HELP}\n",
+          flush=True)
+    # On a terminal the typed line is erased on Enter, so the transcript echoes it; piped
+    # input is not shown by the terminal either. Only a plain terminal echoes by itself.
+    echo = ui is not None or not sys.stdin.isatty()
+    printer = ui or StreamPrinter(sys.stdout)
+    try:
+        with session.open_call(agent, from_=args.from_, to=args.to, echo_caller=echo,
+                               printer=printer) as call:
+            (ui.converse if ui is not None else converse)(call)
+    finally:
+        if agent.client is not None and agent.client is not session.client:
+            agent.client.close()  # the file's own client, pointed at the simulator

@@ -137,14 +137,8 @@ def main(argv: Sequence[str] = ()) -> int:
     parser.add_argument("--words-per-second", type=float, default=3.5,
                         help="the bot's speaking pace (default 3.5, about natural speech)")
     args = parser.parse_args(list(argv))
-    try:
-        session = Session(local=True, model=True, words_per_second=args.words_per_second)
-        session.start()
-    except ImportError as exc:
-        print(f"voicesync demo needs the 'sim' extra: pip install -e '.[sim]' ({exc})",
-              file=sys.stderr)
-        return 2
-    with session:
+    # Without the `sim` extra this raises MissingDependencyError; `python -m voicesync` prints it.
+    with Session(local=True, model=True, words_per_second=args.words_per_second) as session:
         sim = session.sim
         assert sim is not None and sim.model is not None
         _script(sim.model)

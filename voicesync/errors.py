@@ -204,3 +204,19 @@ class CallEndedError(VoiceSyncError):
         super().__init__(message)
         self.call_id = call_id
         self.reason = reason
+
+
+class MissingDependencyError(VoiceSyncError, ImportError):
+    """An optional extra is not installed; the message is the pip command that adds it.
+
+    Also an ImportError, so ``except ImportError`` around an optional import keeps working.
+    `name` is the missing package, `extra` the voicesync extra that brings it.
+    """
+
+    def __init__(self, feature: str, *, name: str, extra: str) -> None:
+        super().__init__(f'{feature} needs the {name!r} package, which is not installed: '
+                         f'pip install "voicesync[{extra}]"', name=name)
+        self.extra = extra
+
+
+__all__ += ["MissingDependencyError"]  # appended here so the list above stays as it is

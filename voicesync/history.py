@@ -6,7 +6,7 @@ words the caller heard; a reply cut off by the caller keeps those words and ends
 `INTERRUPTED_MARK`, so the model knows it was interrupted there, e.g.
 ``"I can book you on— [interrupted by the caller]"``.
 
-Stores persist a call's record (PROTOCOL.md §7.4): `MemoryStore`, `JSONFileStore`, or any
+Stores persist a call's record (docs/protocol.md §7.4): `MemoryStore`, `JSONFileStore`, or any
 object with the `HistoryStore` methods. Writes are debounced onto a timer thread, so feeding
 the history never blocks on I/O.
 """
@@ -37,7 +37,7 @@ __all__ = [
 INTERRUPTED_MARK = "— [interrupted by the caller]"
 _INTERRUPTED_SILENT = "[interrupted by the caller before anything was said]"
 _CALL_STARTED = "[the call started]"
-SAVE_DELAY = 0.2  # seconds a burst of changes waits before it is written (PROTOCOL.md §7.4)
+SAVE_DELAY = 0.2  # seconds a burst of changes waits before it is written (docs/protocol.md §7.4)
 
 
 @dataclass(frozen=True)

@@ -37,15 +37,17 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from typing_extensions import Self
 
+from voicesync._extras import needs_extra
+from voicesync._narration import Narrator, Printer, StreamPrinter
 from voicesync.agent import Agent
 from voicesync.client import Client
 from voicesync.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from voicesync.sim import Frame, SimCall, Simulator
+    from voicesync.sim import SimCall, Simulator
     from voicesync.sim.model import Reply
 
-__all__ = ["BargeIn", "Press", "Session", "Step", "platform_key", "run"]
+__all__ = ["BargeIn", "Press", "Session", "Step", "needs_extra", "platform_key", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,6 @@ PROVIDERS = {
 }
 LOCAL_KEY = "voicesync-local"  # what the client sends the simulator instead of a real key
 STAND_IN_KEY = "stand-in-no-key"  # the stand-in accepts any key; the clients insist on one
-_OUT_LOCK = threading.Lock()  # one line at a time from concurrent narrators
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,8 @@ class Session:
         out: where the conversation is printed (default: stdout).
         timeout: the longest wait for any one thing in a scripted call.
 
-    If logging is not configured, `start` sends WARNING and above to stderr, so an error
-    in a handler shows up in an example's output instead of vanishing.
+    It configures nothing of the application's: no logging set-up; the environment
+    variables above are set only in local mode, and restored by `close`.
     """
 
     def __init__(self, *, local: bool | None = None, model: bool | None = None,
@@ -109,6 +110,7 @@ class Session:
         self.local = platform_key() is None if local is None else local
         self._announce = local is None  # say why it runs locally only when it chose to
         self.out = out or sys.stdout
+        self.printer: Printer = StreamPrinter(self.out)
         self.timeout = timeout
         self.sim: Simulator | None = None
         self._client: Client | None = None
@@ -130,8 +132,6 @@ class Session:
         """Start the simulator (local mode) and connect the client. Blocks until connected."""
         if self._client is not None:
             return self
-        if not logging.getLogger().handlers:  # let handler errors be seen in an example
-            logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         try:
             if self.local:
                 self._start_sim()
@@ -166,7 +166,7 @@ class Session:
                 self._set_env(base, getattr(self.sim.model, attr))
             note += f"; no {' or '.join(PROVIDERS[n][0] for n in missing)}: a stand-in model"
         if self._announce:
-            self._write(note + "]\n")
+            self.printer.line(note + "]")
 
     def _set_env(self, name: str, value: str) -> None:
         self._saved_env.setdefault(name, os.environ.get(name))
@@ -223,7 +223,7 @@ class Session:
             self.play(agent, caller, **play)
             return
         agents = ", ".join(self.client.agents)
-        self._write(f"voicesync: serving {agents} on {self.client.url}; Ctrl-C to stop.\n")
+        self.printer.line(f"voicesync: serving {agents} on {self.client.url}; Ctrl-C to stop.")
         self.client.run_forever()
 
     def play(self, agent: Agent, caller: Sequence[Step], *, from_: str = "+15550001111",
@@ -241,16 +241,18 @@ class Session:
 
     @contextlib.contextmanager
     def open_call(self, agent: Agent, *, from_: str = "+15550001111", to: str | None = None,
-                  echo_caller: bool = True) -> Iterator[SimCall]:
+                  echo_caller: bool = True, printer: Printer | None = None) -> Iterator[SimCall]:
         """Ring `agent` on the simulator and yield the call once answered (or rejected: see
-        its ``status``), printing it as it is spoken; hang up and finish printing on exit.
+        its ``status``), printing it as it is spoken (to `printer`, default the session's
+        output); hang up and finish printing on exit.
         """
         sim = self._require_sim()
         self.attach(agent)
         _wait_phones(sim, agent, self.timeout)
         since = sim.mark()
         call = sim.ring(agent.id, from_, to, timeout=self.timeout)
-        narrator = _Narrator(self, sim, call.call_id, since, live=True, echo_caller=echo_caller)
+        narrator = Narrator(printer or self.printer, sim, call.call_id, since, live=True,
+                            echo_caller=echo_caller)
         try:
             call.wait_started(self.timeout + sim.ring_timeout)
             yield call
@@ -278,7 +280,7 @@ class Session:
                 call = sim.wait_call(to=to, direction="outbound", timeout=0.25)
             except TimeoutError:
                 continue
-            narrator = _Narrator(self, sim, call.call_id, since, live=False, label=to)
+            narrator = Narrator(self.printer, sim, call.call_id, since, live=False, label=to)
             try:
                 _drive(sim, call, caller, self.timeout, greeted=True)
             except (TimeoutError, RuntimeError) as exc:
@@ -292,17 +294,17 @@ class Session:
             raise ConfigurationError("scripted calls need a local session (no PINECALL_API_KEY)")
         return self.sim
 
-    def _write(self, text: str) -> None:
-        with _OUT_LOCK:
-            self.out.write(text)
-            self.out.flush()
 
 
 def run(agent: Agent, caller: Sequence[Step] = (), **session: Any) -> None:
     """Serve `agent`: on the platform until Ctrl-C with a key, else one scripted call.
 
-    `session` keywords go to `Session` (``stand_in=``, ``words_per_second=``...).
+    `session` keywords go to `Session` (``stand_in=``, ``words_per_second=``...). This is
+    an example's entry point, so, if the program configured no logging, it sends WARNING
+    and above to stderr (a `Session` alone never touches logging).
     """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with Session(**session) as s:
         s.serve(agent, caller)
 
@@ -375,76 +377,3 @@ def _press(sim: Simulator, call: SimCall, step: Press, timeout: float) -> None:
         sim.wait_frame(lambda f: f.event in ("bot.finished", "bot.interrupted"), timeout,
                        since=since, direction="out", call_id=call.call_id)
         call.wait_idle(timeout)
-
-
-# ---------------------------------------------------------------------- printing
-
-
-class _Narrator(threading.Thread):
-    """Prints one simulated call as the caller hears it, from the simulator's frame record.
-
-    Live mode writes each bot word as it is spoken; line mode (concurrent calls) writes
-    whole lines, labelled. It stops after the call's `call.ended` (or `call.rejected`).
-    """
-
-    def __init__(self, session: Session, sim: Simulator, call_id: str, since: int, *,
-                 live: bool, label: str = "", echo_caller: bool = True) -> None:
-        super().__init__(name=f"voicesync-local-narrator-{call_id}", daemon=True)
-        self._session, self._sim, self._call_id, self._pos = session, sim, call_id, since
-        self._live = live
-        self._prefix = f"[{label}] " if label else ""
-        self._person = "caller"
-        self._echo = echo_caller  # off when the terminal already shows what was typed
-        self._words: list[str] = []
-        self._seen: set[str] = set()
-        self._done = threading.Event()
-        self.start()
-
-    def run(self) -> None:
-        while not self._done.is_set():
-            frames = self._sim.frames_since(self._pos)
-            if not frames:
-                with contextlib.suppress(TimeoutError):
-                    self._sim.wait_frame(since=self._pos, timeout=0.25)
-                continue
-            self._pos += len(frames)
-            for frame in frames:
-                if frame.direction == "out" and frame.call_id == self._call_id:
-                    self._show(frame)
-
-    def finish(self, call: SimCall, timeout: float) -> None:
-        """Hang up if the call is still on, then print up to its end (or give up)."""
-        if call.status in ("active", "ringing"):
-            call.hangup()
-        self.join(min(timeout, 5.0))  # call.ended is recorded at once unless the socket died
-        self._done.set()
-
-    def _show(self, frame: Frame) -> None:
-        event = frame.event
-        write = self._session._write
-        if event == "user.message":
-            if self._echo and frame.get("message_id") not in self._seen:
-                self._seen.add(str(frame.get("message_id")))
-                write(f"{self._prefix}{self._person}: {frame.get('text', '')}\n")
-        elif event == "call.dtmf_received":
-            write(f"{self._prefix}{self._person}: [pressed {frame.get('digit', '')}]\n")
-        elif event == "call.ringing":
-            write(f"{self._prefix}[{frame.get('from', '')} is calling {frame.get('to', '')}]\n")
-        elif event == "call.started" and frame.get("direction") == "outbound":
-            self._person = "callee"
-        elif event == "bot.speaking":
-            self._words = []
-            if self._live:
-                write(f"{self._prefix}bot:    ")
-        elif event == "bot.word":
-            word = str(frame.get("word", ""))
-            if self._live:
-                write(("" if not self._words else " ") + word)
-            self._words.append(word)
-        elif event in ("bot.finished", "bot.interrupted"):
-            cut = " [cut off by the caller]" if event == "bot.interrupted" else ""
-            text = "" if self._live else f"{self._prefix}bot:    {' '.join(self._words)}"
-            write(f"{text}{cut}\n")
-        elif event in ("call.ended", "call.rejected"):
-            write(f"{self._prefix}[call {event.split('.')[1]}: {frame.get('reason', '')}]\n")
-            self._done.set()

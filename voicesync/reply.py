@@ -1,4 +1,4 @@
-"""ReplyStream: a streamed bot reply that any thread may write, end or abort (PROTOCOL.md §4.3)."""
+"""ReplyStream: a streamed bot reply any thread may write, end or abort (docs/protocol.md §4.3)."""
 
 from __future__ import annotations
 

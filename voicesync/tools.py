@@ -1,13 +1,13 @@
 """`@voicesync.tool`: a function (or method) the LLM may call, with its JSON schema.
 
 The schema comes from the type hints and the Google-style docstring (`Args:` section). The
-wire shape is PROTOCOL.md §3.5 (OpenAI function calling); `to_openai_responses()` and
+wire shape is docs/protocol.md §3.5 (OpenAI function calling); `to_openai_responses()` and
 `to_anthropic()` give the other providers' shapes. Ints are ``"integer"``, a JSON-schema type
 every provider accepts.
 
 A parameter named ``call`` or annotated ``Call`` is not the model's: it receives the live
 `voicesync.Call` the tool runs for and stays out of the schema. `run_tool_calls` runs one
-model turn's tool calls concurrently, each under a timeout (PROTOCOL.md §5.7).
+model turn's tool calls concurrently, each under a timeout (docs/protocol.md §5.7).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class Tool(Generic[P, R]):
         return function(**kwargs)
 
     def to_wire(self) -> dict[str, Any]:
-        """The tool as `agent.create` declares it (PROTOCOL.md §3.5)."""
+        """The tool as `agent.create` declares it (docs/protocol.md §3.5)."""
         return {"type": "function", "function": {
             "name": self.name, "description": self.description, "parameters": self.parameters}}
 
@@ -250,7 +250,7 @@ class ToolResult:
         return format_result(self.result)
 
     def to_wire(self) -> dict[str, Any]:
-        """One ``llm.tool_result`` entry (PROTOCOL.md §5.7); the flags travel when true."""
+        """One ``llm.tool_result`` entry (docs/protocol.md §5.7); the flags travel when true."""
         entry: dict[str, Any] = {"tool_call_id": self.call_id, "result": _wire_value(self.result)}
         if self.ephemeral:
             entry["ephemeral"] = True
@@ -275,7 +275,7 @@ def run_tool_calls(tools: Iterable[Tool[..., Any]], calls: Iterable[ToolRequest]
     The calls run at the same time on up to `max_concurrent` threads named
     ``voicesync-tool_N``; each gets `call` (the live `Call`, if the tool asks for it).
     A tool that raises, outlives its timeout (`timeout`, else the tool's own, counted from
-    the start of the round), or is unknown gives ``{"error": "<message>"}`` (PROTOCOL.md
+    the start of the round), or is unknown gives ``{"error": "<message>"}`` (docs/protocol.md
     §5.7), so one bad call never ends the conversation; each failure is passed to
     `on_error` as a `ToolError`. A timed-out tool's thread runs on until the function
     returns (Python cannot stop it); its late result is dropped.

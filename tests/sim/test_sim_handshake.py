@@ -1,4 +1,4 @@
-"""Handshake, heartbeat and the WebSocket endpoint (PROTOCOL.md §1, §2.2, §9.1)."""
+"""Handshake, heartbeat and the WebSocket endpoint (docs/protocol.md §1, §2.2, §9.1)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from voicesync._extras import needs_extra
 from voicesync.agent import Agent
 from voicesync.errors import ConfigurationError
 from voicesync.llm._anthropic import anthropic_reply
@@ -105,7 +106,8 @@ class OpenAIAgent(_ModelAgent):
         super().__init__(id, provider_client=openai_client, **kwargs)
 
     def _new_provider_client(self) -> object:
-        import openai
+        with needs_extra("voicesync.llm.OpenAIAgent"):
+            import openai
 
         return openai.OpenAI()
 
@@ -143,7 +145,8 @@ class AnthropicAgent(_ModelAgent):
         super().__init__(id, provider_client=anthropic_client, **kwargs)
 
     def _new_provider_client(self) -> object:
-        import anthropic
+        with needs_extra("voicesync.llm.AnthropicAgent"):
+            import anthropic
 
         return anthropic.Anthropic()
 

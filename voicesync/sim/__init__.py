@@ -1,4 +1,4 @@
-"""voicesync.sim: a local stand-in for the voice platform, speaking PROTOCOL.md from its side.
+"""voicesync.sim: a local stand-in for the voice platform, speaking docs/protocol.md from its side.
 
 ```python
 from voicesync.sim import Simulator
@@ -9,7 +9,7 @@ with Simulator(port=0, words_per_second=2.5) as sim:
     text = call.wait_reply(timeout=10)
 ```
 
-Choices where PROTOCOL.md leaves behaviour UNKNOWN or marks it *(choice)*:
+Choices where the platform's behaviour is not known (docs/protocol.md §9):
 
 - Bad key: `error INVALID_KEY` then close 1008. `handshake = "silent"` never answers.
 - A reply is accepted when `in_reply_to` is "" or the current user message id; anything
@@ -47,11 +47,14 @@ Choices where PROTOCOL.md leaves behaviour UNKNOWN or marks it *(choice)*:
 
 from __future__ import annotations
 
-from voicesync.sim._knowledge import KnowledgeServer
-from voicesync.sim._llm import LLMTurn, ScriptedLLM, ToolRequest
-from voicesync.sim._record import Frame, match
-from voicesync.sim.simcall import SimCall
-from voicesync.sim.simulator import SimAgent, Simulator
+from voicesync._extras import needs_extra
+
+with needs_extra("voicesync.sim"):  # websockets is the `sim` extra: say so, not a bare traceback
+    from voicesync.sim._knowledge import KnowledgeServer
+    from voicesync.sim._llm import LLMTurn, ScriptedLLM, ToolRequest
+    from voicesync.sim._record import Frame, match
+    from voicesync.sim.simcall import SimCall
+    from voicesync.sim.simulator import SimAgent, Simulator
 
 __all__ = ["Frame", "KnowledgeServer", "LLMTurn", "ScriptedLLM", "SimAgent", "SimCall",
            "Simulator", "ToolRequest", "match"]

@@ -70,6 +70,7 @@ class CallCore:
         self.last_sent: dict[str, JsonDict] = {}
         self.greeting_id: str | None = None
         self.server_turn: ServerTurn | None = None
+        self.speech_turn: int | None = None  # a turn the caller started speaking, not yet said
         self.speaker = Speaker(self, self.clock, self.lock, lambda: self.settings.words_per_second)
         limits = self.agent_config.get("session_limits")
         self._limits: JsonDict = limits if isinstance(limits, dict) else {}
@@ -232,15 +233,34 @@ class CallCore:
         if self.muted:
             self.muted_buffer.append(text)
             return None
-        self.turn += 1
-        n = self.turn
-        self.emit("speech.started", turn_id=n, confidence=0.9, timestamp=epoch_ms())
-        if self.speaker.playing is not None and self.interruptible():
-            self._stop_bot("user_spoke", n)
+        n = self._speech_started()
+        self.speech_turn = None
         self.transcript.append(("user", text, False))
         self.history.append({"role": "user", "content": text})
         self._finish_turn(n, text, eager=eager, duplicate=duplicate, docs_order=docs_order)
         return self.user_message_id
+
+    def start_speech(self) -> bool:
+        """The caller starts talking before the words are known (a console keystroke):
+        `speech.started`, and a barge-in if the bot is speaking. The next `user_turn` is this
+        turn. False (nothing sent) if the call is not active, held, muted or greeting.
+        """
+        if (self.status != "active" or self.held or self.muted or self.greeting_id is not None
+                or self.speech_turn is not None):
+            return False
+        self.speech_turn = self._speech_started()
+        self.notify()
+        return True
+
+    def _speech_started(self) -> int:
+        """`speech.started` for a new turn (unless one is open), cutting the bot off."""
+        if self.speech_turn is None:
+            self.turn += 1
+            self.emit("speech.started", turn_id=self.turn, confidence=0.9, timestamp=epoch_ms())
+        n = self.speech_turn or self.turn
+        if self.speaker.playing is not None and self.interruptible():
+            self._stop_bot("user_spoke", n)
+        return n
 
     def continue_turn(self, text: str) -> str:
         """§9.5 continuation: the caller keeps talking after `turn.end`, before the reply."""

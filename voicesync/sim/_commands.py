@@ -1,4 +1,4 @@
-"""What the simulator does with each call command a client sends (PROTOCOL.md §4.2, §9.4-§9.6).
+"""What the simulator does with each call command a client sends (docs/protocol.md §4.2, §9.4-§9.6).
 
 All functions run with the simulator lock held, on the sending connection's thread.
 """

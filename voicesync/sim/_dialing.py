@@ -1,4 +1,4 @@
-"""Outbound calls (`call.dial`, PROTOCOL.md §3.9, §9.6): dialing, then answered or not."""
+"""Outbound calls (`call.dial`, docs/protocol.md §3.9, §9.6): dialing, then answered or not."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A call's session limits (PROTOCOL.md §3.4, §9.7): the idle watchdog and the max duration."""
+"""A call's session limits (docs/protocol.md §3.4, §9.7): the idle watchdog and the max duration."""
 
 from __future__ import annotations
 

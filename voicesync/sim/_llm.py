@@ -1,4 +1,4 @@
-"""Server-side LLM agents (PROTOCOL.md §5.7, §5.8, §9.4): a scripted model and its turn driver.
+"""Server-side LLM agents (docs/protocol.md §5.7, §5.8, §9.4): a scripted model and its turn driver.
 
 A turn runs as a small state machine on the simulator lock and the scaled clock:
 `llm.before` -> (`llm.ready` | budget) -> reply, or `llm.tool_call` -> (`llm.tool_result`

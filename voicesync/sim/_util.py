@@ -16,7 +16,7 @@ _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def slugify(agent_id: str) -> str:
-    """The platform's normal form of an agent id (PROTOCOL.md §0): `My Agent` -> `my-agent`."""
+    """The platform's normal form of an agent id (docs/protocol.md §0): `My Agent` -> `my-agent`."""
     slug = _SPACE_RUN.sub("-", agent_id.lower())
     slug = _NOT_SLUG.sub("", slug)
     return _DASH_RUN.sub("-", slug).strip("-")

@@ -145,6 +145,14 @@ class SimCall:
                        f"the bot to speak {after_words} word(s)")
             return core.user_turn(text)
 
+    def start_speaking(self) -> bool:
+        """The caller starts talking, words not known yet: `speech.started`, and a barge-in
+        if the bot is speaking. The next `say` completes this turn. Returns False (and sends
+        nothing) while the greeting plays, or if the call is not active, held or muted.
+        """
+        with self._core.lock:
+            return self._core.start_speech()
+
     def continue_turn(self, text: str) -> str:
         """The caller keeps talking after `turn.end` (§9.5 continuation); returns the new id."""
         with self._core.lock:

@@ -71,7 +71,7 @@ class _NamedConnection(ServerConnection):
 
 
 class Simulator(SimSettings):
-    """A faithful local stand-in for the voice platform (PROTOCOL.md §9), text only.
+    """A faithful local stand-in for the voice platform (docs/protocol.md §9), text only.
 
     Cheap to construct; `start()` binds (127.0.0.1 by default, port 0 picks a free one)
     and `stop()` closes every connection and joins every `voicesync-sim-*` thread.
