@@ -24,7 +24,8 @@ PUBLIC = {
     "ToolCallRequest", "ToolError", "Turn", "TurnRequiredError", "TurnSignal", "UserMessage",
     "UserSpeaking",
     "VoiceSyncError",
-    "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError", "MissingDependencyError",
+    "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError",
+    "MissingDependencyError",
 }
 
 
