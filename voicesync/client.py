@@ -43,6 +43,7 @@ from voicesync.errors import (
 )
 from voicesync.events import ToolCall
 from voicesync.rest import Channel, Rest, Scope, Token
+from voicesync.tools import ToolError
 
 logger = logging.getLogger(__name__)
 
@@ -458,13 +459,26 @@ class Client(Subscribable):
 
         Refused keys, registration trouble, dropped events and a connection ended for good
         are WARNINGs, so a program with no logging set up still sees them on stderr
-        (voicesync._report); other reports are INFO.
+        (voicesync._report); other reports are INFO. A tool that raised is user code
+        failing, reported like a raising handler: an ERROR with its traceback.
         """
+        if isinstance(exc, ToolError):
+            self._tool_failed(exc)
+            return
         loud = loud or isinstance(
             exc, (AuthenticationError, RegistrationError, EventsDroppedError)) or (
             isinstance(exc, ServerError) and exc.code == "AGENT_CONFLICT")
         level = logging.ERROR if log else logging.WARNING if loud else logging.INFO
         self._reporter.report(exc, str(exc), level=level)
+
+    def _tool_failed(self, exc: ToolError) -> None:
+        where = f"tool {exc.tool}" + (f" on call {exc.call_id}" if exc.call_id else "")
+        if exc.timed_out:  # nothing raised: no traceback, but still loud
+            self._reporter.report(exc, f"{where}: {exc}", level=logging.WARNING)
+            return
+        thread = threading.current_thread().name
+        self._reporter.report(exc, f"exception in {where} (thread {thread}); the model was "
+                              "told it failed", level=logging.ERROR, with_traceback=True)
 
     def _handler_failed(self, exc: BaseException, lane: str, where: str | None = None) -> None:
         """User code raised on a voicesync thread (lanes, `_run`, `llm.before`)."""
