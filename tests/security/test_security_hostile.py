@@ -209,9 +209,9 @@ def test_hostile_frames_never_raise_in_user_code(
 
     done = threading.Event()
     names = {frame["event"] for frame in frames}
-    for name in names:
-        agent.on(name, read_everything)
-    agent.on("x.done", lambda event, call: done.set())
+    for name in names:  # any text: names voicesync does not know are heard with strict=False
+        agent.on(name, read_everything, strict=False)
+    agent.on("x.done", lambda event, call: done.set(), strict=False)
     errors_before = client.stats().handler_errors
     try:
         for generated in frames:
