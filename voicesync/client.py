@@ -86,8 +86,10 @@ class Client(Subscribable):
         ping_timeout: a server silent this long is declared dead and redialled.
         connect_timeout: bound on opening the socket and on the handshake.
         max_frame_bytes: larger inbound frames close the socket with 1009.
-        allow_insecure: permit ``ws://`` and ``http://`` to a non-loopback host (logs
-            a warning naming the host: the key then travels in the clear).
+        allow_insecure: permit ``ws://`` and ``http://`` to a non-loopback host, for
+            `url`, `http_url` and the knowledge-base URL of `rest`
+            (``$PINECALL_PLAYGROUND_URL``); logs a warning naming the host: the key then
+            travels in the clear.
         tls_verify: set False only for a development server with a self-signed cert.
         ssl_context: a custom TLS context (e.g. your own CA).
         http_url: REST base URL; derived from `url` by default. ``https://``, or

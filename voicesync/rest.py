@@ -132,10 +132,12 @@ class Rest:
     Args:
         api_key: the platform API key (sent as a bearer token, never logged).
         url: the voice API's REST base, e.g. ``https://voice.example`` (`Client.http_url`).
-        knowledge_url: the management API base that serves knowledge bases.
+        knowledge_url: the management API base that serves knowledge bases; default
+            ``$PINECALL_PLAYGROUND_URL``, else the hosted one.
         timeout: seconds each request may take.
-        allow_insecure: permit ``http://`` to a non-loopback host (the key travels in the
-            clear).
+        allow_insecure: permit ``http://`` to a non-loopback host for either URL (the key
+            travels in the clear). Without it such a URL raises `ConfigurationError`
+            naming the setting it came from.
     """
 
     def __init__(self, api_key: str, url: str, *, knowledge_url: str | None = None,
