@@ -4,9 +4,10 @@
 
 MODE: ``handler`` (an on_turn that raises), ``conflict`` (a second client registers a
 held agent id), ``refused`` (the key is refused on a reconnect), ``drops`` (a blocked
-handler falls behind). LOGGING: ``none`` (default), ``basicConfig`` or ``subscribe``
-(``client.on("error")``). Prints ``RAISE <monotonic>`` to stdout right before the
-handler raises; runs until stdin closes.
+handler falls behind), ``tool`` (a server-side tool that raises). LOGGING: ``none``
+(default), ``basicConfig`` or ``subscribe`` (``client.on("error")``). Prints
+``RAISE <monotonic>`` to stdout right before the handler (or tool) raises; runs until
+stdin closes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ class Boom(voicesync.Agent):
         raise ValueError("handler exploded on " + turn.text)
 
 
+@voicesync.tool
+def lookup(order: str) -> str:
+    """Look an order up."""
+    print("RAISE", time.monotonic(), flush=True)
+    raise KeyError(f"no order {order}")
+
+
 def main(mode: str, how: str) -> None:
     if how == "basicConfig":
         logging.basicConfig()
@@ -40,6 +48,9 @@ def main(mode: str, how: str) -> None:
         others: list[voicesync.Client] = []
         gate = threading.Event()
         agent = client.add_agent(Boom())
+        if mode == "tool":
+            agent = client.agent("shop", llm="openai/gpt-4.1-mini", prompt="Sell.",
+                                 tools=[lookup])
         if mode == "drops":
             client._lanes.max_backlog = 3  # a small bound, so a handful of events overflow it
             agent.on("user.speaking", lambda event, call: gate.wait(30))
@@ -47,6 +58,9 @@ def main(mode: str, how: str) -> None:
         agent.wait_ready(5)
         if mode == "handler":
             sim.start_call("boom").say("hello")
+        elif mode == "tool":
+            sim.start_call("shop").send_event("llm.tool_call", msg_id="m1", tool_calls=[
+                {"id": "tc_1", "name": "lookup", "arguments": '{"order": "A7"}'}])
         elif mode == "conflict":
             sim.conflict = "conflict"
             other = voicesync.Client(url=sim.url)

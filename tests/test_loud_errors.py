@@ -126,6 +126,21 @@ def test_conflicts_refused_keys_and_drops_reach_stderr(mode: str, text: str) -> 
     assert "configure logging, or subscribe client.on('error', fn)" in run.stderr
 
 
+@pytest.mark.parametrize("how", ["none", "basicConfig"])
+def test_a_raising_tool_is_loud_like_a_raising_handler(how: str) -> None:
+    """A server-side tool that raises: the model is told, and a person sees it once."""
+    run = Run("tool", how)
+    try:
+        run.wait_for(run.err, "KeyError: 'no order A7'")
+        run.wait_for(run.out, "READY")
+    finally:
+        run.finish()
+    err = run.stderr
+    assert err.count("Traceback (most recent call last)") == 1, err
+    assert "exception in tool lookup on call" in err and "in lookup" in err, err
+    assert ("voicesync: exception" in err) == (how == "none"), err  # the fallback, or logging
+
+
 def test_on_turn_with_the_wrong_signature_fails_where_the_class_is_defined() -> None:
     with pytest.raises(voicesync.ConfigurationError,
                        match=r"Short.on_turn is called with \(self, turn, call, history\)"):

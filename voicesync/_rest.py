@@ -1,52 +1,136 @@
-"""The platform's REST calls (token minting and friends), on `requests`.
+"""The one HTTP request that carries the API key, and the rule for where the key may go.
 
-Every request carries the API key, so none of them follows a redirect (the key would
-go to a host nobody checked), and a loopback base URL is never sent through a proxy
-from the environment (the request would leave the machine in the clear).
+`voicesync.rest` builds every REST call on `request`; the client and `Rest` check their
+base URLs with `refuse_plain`. The guards, each for the same reason (the key is in
+every request):
+
+- the key travels only over TLS or to a loopback address, unless the app opted out;
+- a redirect is never followed (the key would go to a host nobody checked);
+- a loopback URL never goes through a proxy (nor `.netrc`) from the environment (the
+  request would leave the machine in the clear);
+- the answer's body is redacted before anything reads it (a server may echo the key).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from voicesync._log import redact
-from voicesync.errors import AuthenticationError, ConnectError, ServerError
+from voicesync.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    NotFoundError,
+    RestError,
+    UpgradeRequiredError,
+)
+
+_KINDS: dict[int, tuple[type[RestError], str]] = {
+    402: (UpgradeRequiredError, "; the feature is not on the account's plan: upgrade it to "
+                                "use it"),
+    404: (NotFoundError, "; check the id"),
+}
 
 
-def rest_get(url: str, params: Mapping[str, str], api_key: str, timeout: float, *,
-             direct: bool = False) -> dict[str, Any]:
-    """GET a JSON object with the key as a bearer token; errors become voicesync errors.
+def is_loopback(url: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1 (``127.0.0.1.example.test`` is not)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
-    `direct` (a loopback base URL) bypasses proxies configured in the environment.
+
+def base_url(url: str, setting: str) -> str:
+    """An ``http(s)://`` base URL without its trailing slash; `setting` names it in errors."""
+    url = url.strip().rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise ConfigurationError(f"{setting} must start with https:// or http://: {url}")
+    return url
+
+
+def refuse_plain(urls: Mapping[str, str], allow_insecure: bool) -> list[str]:
+    """The URLs (by the setting they came from) that would carry the key in the clear.
+
+    Refused with a `ConfigurationError` naming the setting unless `allow_insecure`; then
+    returned, so the caller can say where the key goes unencrypted.
+    """
+    plain = [(setting, url) for setting, url in urls.items()
+             if url.startswith(("ws://", "http://")) and not is_loopback(url)]
+    if plain and not allow_insecure:
+        setting, url = plain[0]
+        raise ConfigurationError(
+            f"refusing unencrypted {url} ({setting}): the API key would travel in the clear; "
+            "use wss:// or https://, or pass allow_insecure=True")
+    return [url for _, url in plain]
+
+
+def request(method: str, url: str, api_key: str, timeout: float, *,
+            params: Mapping[str, str] | None = None,
+            body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One JSON request with the key as a bearer token; a JSON object back, or a typed error.
+
+    `AuthenticationError` (401/403), `ConnectError` (unreachable, or a redirect),
+    `NotFoundError` (404), `UpgradeRequiredError` (402), `RestError` for any other refusal
+    and for a success whose body is not a JSON object (an empty body is ``{}``).
     """
     try:
         with requests.Session() as session:
-            session.trust_env = not direct  # no proxy (nor .netrc) from the environment
-            response = session.get(url, params=dict(params), timeout=timeout,
-                                   headers={"Authorization": f"Bearer {api_key}"},
-                                   allow_redirects=False)
+            session.trust_env = not is_loopback(url)
+            response = session.request(method, url, params=dict(params or {}), json=body,
+                                       timeout=timeout, allow_redirects=False,
+                                       headers={"Authorization": f"Bearer {api_key}"})
+            text = redact(response.text, api_key)
     except requests.RequestException as exc:
         raise ConnectError(f"could not reach {url}: {type(exc).__name__}", url=url) from None
+    status = response.status_code
     if response.is_redirect:
-        raise ConnectError(
-            f"{url} answered with a redirect (HTTP {response.status_code}); voicesync does not "
-            "follow redirects with the API key: set http_url= to the final address", url=url)
-    try:  # the key is removed from the body before anything reads it
-        data = json.loads(redact(response.text, api_key))
+        raise ConnectError(f"{url} answered with a redirect (HTTP {status}); the API key is "
+                           "not sent on: use the final address", url=url)
+    if status in (401, 403):
+        raise AuthenticationError(f"the platform refused the API key for {url} (HTTP {status})",
+                                  url=url)
+    data = _json_object(text)
+    if status < 400:
+        if data is None:
+            raise RestError(f"{method} {url} answered HTTP {status} with a body that is not a "
+                            "JSON object", status=status, server_message=text[:200])
+        return data
+    detail = _text((data or {}).get("detail")) or _text((data or {}).get("error")) or (
+        text[:200].strip() or f"HTTP {status}")
+    kind, hint = _KINDS.get(status, (RestError, ""))
+    raise kind(f"{method} {url} failed (HTTP {status}): {detail}{hint}", status=status,
+               server_message=detail)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The body as a JSON object ({} when empty); None when it is anything else.
+
+    NaN/Infinity and numbers that overflow a float are read as missing values, over-deep
+    nesting and over-long integers as not JSON: a hostile answer is refused, not raised.
+    """
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text, parse_constant=lambda _: None, parse_float=_finite_or_none)
     except (ValueError, RecursionError):
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    if response.status_code in (401, 403):
-        raise AuthenticationError(
-            f"the platform refused the API key for {url} (HTTP {response.status_code})", url=url)
-    if response.status_code >= 400:
-        detail = data.get("detail") or data.get("error") or f"HTTP {response.status_code}"
-        detail = redact(str(detail), api_key)
-        raise ServerError(f"{url} failed: {detail}", code=str(response.status_code),
-                          server_message=str(detail))
-    return data
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _finite_or_none(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

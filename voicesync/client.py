@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import ssl
@@ -26,7 +25,7 @@ from voicesync._listeners import Handler, Listeners, Subscribable
 from voicesync._log import debug_enabled, redact
 from voicesync._report import Reporter, describe_handler
 from voicesync._requests import Requests
-from voicesync._rest import rest_get
+from voicesync._rest import base_url, is_loopback, refuse_plain
 from voicesync._tools import run_tool_calls
 from voicesync.agent import Agent
 from voicesync.call import Call
@@ -42,7 +41,8 @@ from voicesync.errors import (
     VoiceSyncError,
 )
 from voicesync.events import ToolCall
-from voicesync.rest import Channel, Rest, Scope, Token
+from voicesync.rest import Channel, Rest, Scope, Token, knowledge_base_url
+from voicesync.tools import ToolError
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +86,10 @@ class Client(Subscribable):
         ping_timeout: a server silent this long is declared dead and redialled.
         connect_timeout: bound on opening the socket and on the handshake.
         max_frame_bytes: larger inbound frames close the socket with 1009.
-        allow_insecure: permit ``ws://`` and ``http://`` to a non-loopback host (logs
-            a warning naming the host: the key then travels in the clear).
+        allow_insecure: permit ``ws://`` and ``http://`` to a non-loopback host, for
+            `url`, `http_url` and the knowledge-base URL of `rest`
+            (``$PINECALL_PLAYGROUND_URL``); logs a warning naming the host: the key then
+            travels in the clear.
         tls_verify: set False only for a development server with a self-signed cert.
         ssl_context: a custom TLS context (e.g. your own CA).
         http_url: REST base URL; derived from `url` by default. ``https://``, or
@@ -105,11 +107,11 @@ class Client(Subscribable):
     ) -> None:
         base = (url or os.environ.get("PINECALL_URL") or DEFAULT_URL).strip()
         self.url, derived_http = _endpoints(base)
-        self.http_url = (http_url or derived_http).rstrip("/")
-        if not self.http_url.startswith(("https://", "http://")):
-            raise ConfigurationError(f"http_url must start with https:// or http://: {http_url}")
-        loopback = _is_loopback(self.url)
-        _check_encrypted((self.url, self.http_url), allow_insecure)
+        self.http_url = base_url(http_url or derived_http, "http_url")
+        knowledge_url, knowledge_setting = knowledge_base_url()
+        loopback = is_loopback(self.url)
+        _check_encrypted({"url": self.url, "http_url": self.http_url,
+                          knowledge_setting: knowledge_url}, allow_insecure)
         key = api_key or os.environ.get("PINECALL_API_KEY") or (_LOCAL_KEY if loopback else None)
         if not key:
             raise ConfigurationError(
@@ -118,6 +120,8 @@ class Client(Subscribable):
         if ping_interval <= 0 or ping_timeout <= ping_interval:
             raise ConfigurationError("need 0 < ping_interval < ping_timeout")
         self._api_key = key
+        self._rest = Rest(key, self.http_url, knowledge_url=knowledge_url,
+                          allow_insecure=allow_insecure)
         self.reconnect = reconnect
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -323,9 +327,9 @@ class Client(Subscribable):
     @property
     def rest(self) -> Rest:
         """The platform's REST calls with this client's key and `http_url`: tokens, voices,
-        phone numbers, balance, knowledge bases. Works without connecting; any thread."""
-        # http_url was vetted above; the Rest object need not refuse it a second time.
-        return Rest(self._api_key, self.http_url, allow_insecure=True)
+        phone numbers, balance, knowledge bases (at ``$PINECALL_PLAYGROUND_URL``, else the
+        hosted API). Works without connecting; any thread."""
+        return self._rest
 
     def create_token(self, channel: Channel, agent_id: str | Sequence[str], *,
                      metadata: Mapping[str, Any] | None = None, scope: Scope | None = None,
@@ -341,9 +345,8 @@ class Client(Subscribable):
             local = self._resolve_agent(wire_id)
             if local is not None:
                 local.wait_ready(timeout)
-        return Rest(self._api_key, self.http_url, timeout=timeout,
-                    allow_insecure=True).create_token(channel, ids, metadata=metadata,
-                                                      scope=scope, call_id=call_id)
+        return self._rest._with_timeout(timeout).create_token(
+            channel, ids, metadata=metadata, scope=scope, call_id=call_id)
 
     # ------------------------------------------------------------------ internals: sending
 
@@ -459,13 +462,26 @@ class Client(Subscribable):
 
         Refused keys, registration trouble, dropped events and a connection ended for good
         are WARNINGs, so a program with no logging set up still sees them on stderr
-        (voicesync._report); other reports are INFO.
+        (voicesync._report); other reports are INFO. A tool that raised is user code
+        failing, reported like a raising handler: an ERROR with its traceback.
         """
+        if isinstance(exc, ToolError):
+            self._tool_failed(exc)
+            return
         loud = loud or isinstance(
             exc, (AuthenticationError, RegistrationError, EventsDroppedError)) or (
             isinstance(exc, ServerError) and exc.code == "AGENT_CONFLICT")
         level = logging.ERROR if log else logging.WARNING if loud else logging.INFO
         self._reporter.report(exc, str(exc), level=level)
+
+    def _tool_failed(self, exc: ToolError) -> None:
+        where = f"tool {exc.tool}" + (f" on call {exc.call_id}" if exc.call_id else "")
+        if exc.timed_out:  # nothing raised: no traceback, but still loud
+            self._reporter.report(exc, f"{where}: {exc}", level=logging.WARNING)
+            return
+        thread = threading.current_thread().name
+        self._reporter.report(exc, f"exception in {where} (thread {thread}); the model was "
+                              "told it failed", level=logging.ERROR, with_traceback=True)
 
     def _handler_failed(self, exc: BaseException, lane: str, where: str | None = None) -> None:
         """User code raised on a voicesync thread (lanes, `_run`, `llm.before`)."""
@@ -553,10 +569,6 @@ class Client(Subscribable):
             pending.done.set()
         return self._requests.wait(request_id, pending, timeout, self._link_state)
 
-    def _rest_get(self, path: str, params: Mapping[str, str], timeout: float) -> dict[str, Any]:
-        return rest_get(self.http_url + path, params, self._api_key, timeout,
-                        direct=_is_loopback(self.http_url))
-
     def _run_tools(self, event: ToolCall, call: Call) -> None:
         run_tool_calls(event, call)
 
@@ -577,27 +589,13 @@ def _endpoints(base: str) -> tuple[str, str]:
     return base + "/client", "http" + base[2:]
 
 
-def _check_encrypted(urls: tuple[str, ...], allow_insecure: bool) -> None:
+def _check_encrypted(urls: Mapping[str, str], allow_insecure: bool) -> None:
     """The key travels only over TLS or to loopback, unless the app opted out (then say so)."""
-    plain = [url for url in urls if url.startswith(("ws://", "http://")) and not _is_loopback(url)]
-    if plain and not allow_insecure:
-        raise ConfigurationError(
-            f"refusing unencrypted {plain[0]}: the API key would travel in the clear; use "
-            "wss:// or https://, or pass allow_insecure=True")
+    plain = refuse_plain(urls, allow_insecure)
     if plain:
         hosts = sorted({urlsplit(url).hostname or url for url in plain})
         logger.warning("allow_insecure=True: the API key travels unencrypted to %s",
                        ", ".join(hosts))
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _tls_context(context: ssl.SSLContext | None, verify: bool) -> ssl.SSLContext:

@@ -16,7 +16,11 @@ VoiceSyncError
 │   │   │                          .holder_alive, .retry_remaining)
 │   │   └── ServerAtCapacityError  the platform has no free slot (.used, .limit)
 │   ├── RequestRejectedError       a history/prompt request came back with an error
-│   └── CallFailedError            an outbound call was not answered (.reason)
+│   ├── CallFailedError            an outbound call was not answered (.reason)
+│   └── RestError                  a REST request was refused, or its answer is not the
+│       │                          documented shape (.status); in voicesync.rest
+│       ├── NotFoundError          no such agent, call, knowledge base or document (404)
+│       └── UpgradeRequiredError   the feature is not on the account's plan (402)
 ├── EventsDroppedError         handlers fell too far behind; events past the bound (.count)
 ├── RequestTimeout             an acknowledgement did not arrive in time (also a TimeoutError)
 ├── ReplyStreamClosedError     write() after end()
@@ -40,14 +44,17 @@ __all__ = [
     "ConnectionClosedError",
     "EventsDroppedError",
     "NotConnectedError",
+    "NotFoundError",
     "ProtocolError",
     "RegistrationError",
     "ReplyStreamClosedError",
     "RequestRejectedError",
     "RequestTimeout",
+    "RestError",
     "ServerAtCapacityError",
     "ServerError",
     "TurnRequiredError",
+    "UpgradeRequiredError",
     "VoiceSyncError",
 ]
 
@@ -170,6 +177,23 @@ class CallFailedError(ServerError):
         super().__init__(message, code=reason)
         self.reason = reason
         self.call_id = call_id
+
+
+class RestError(ServerError):
+    """The platform refused a REST request, or answered it with something that is not the
+    documented shape; `status` is the HTTP status."""
+
+    def __init__(self, message: str, *, status: int, server_message: str = "") -> None:
+        super().__init__(message, code=str(status), server_message=server_message)
+        self.status = status
+
+
+class NotFoundError(RestError):
+    """The agent, call, knowledge base or document named in the request does not exist."""
+
+
+class UpgradeRequiredError(RestError):
+    """The feature is not on the account's plan (HTTP 402); upgrade the plan to use it."""
 
 
 class EventsDroppedError(VoiceSyncError):

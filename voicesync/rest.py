@@ -15,6 +15,7 @@ API: `knowledge_url` (default: ``PINECALL_PLAYGROUND_URL``, else the hosted one)
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -22,10 +23,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-import requests
-
-from voicesync._log import redact
-from voicesync.errors import AuthenticationError, ConfigurationError, ConnectError, ServerError
+from voicesync._codec import int_field, number_field, text_field
+from voicesync._rest import base_url, refuse_plain, request
+from voicesync.errors import (
+    ConfigurationError,
+    NotFoundError,
+    RestError,
+    UpgradeRequiredError,
+)
 
 __all__ = [
     "Balance", "KnowledgeBase", "KnowledgeDoc", "KnowledgeHit", "NotFoundError", "PhoneNumber",
@@ -33,24 +38,13 @@ __all__ = [
 ]
 
 DEFAULT_KNOWLEDGE_URL = "https://playground.pinecall.io"
+KNOWLEDGE_URL_ENV = "PINECALL_PLAYGROUND_URL"
 Channel = Literal["webrtc", "chat", "stream"]
 Scope = Literal["observe", "participate", "supervise"]
 
-
-class RestError(ServerError):
-    """The platform refused a REST request; `status` is the HTTP status."""
-
-    def __init__(self, message: str, *, status: int, server_message: str = "") -> None:
-        super().__init__(message, code=str(status), server_message=server_message)
-        self.status = status
-
-
-class NotFoundError(RestError):
-    """The agent, call, knowledge base or document named in the request does not exist."""
-
-
-class UpgradeRequiredError(RestError):
-    """The feature is not on the account's plan (HTTP 402); upgrade the plan to use it."""
+for _error in (RestError, NotFoundError, UpgradeRequiredError):
+    _error.__module__ = __name__  # reprs and tracebacks name where users import them
+del _error
 
 
 @dataclass(frozen=True)
@@ -138,10 +132,12 @@ class Rest:
     Args:
         api_key: the platform API key (sent as a bearer token, never logged).
         url: the voice API's REST base, e.g. ``https://voice.example`` (`Client.http_url`).
-        knowledge_url: the management API base that serves knowledge bases.
+        knowledge_url: the management API base that serves knowledge bases; default
+            ``$PINECALL_PLAYGROUND_URL``, else the hosted one.
         timeout: seconds each request may take.
-        allow_insecure: permit ``http://`` to a non-loopback host (the key travels in the
-            clear).
+        allow_insecure: permit ``http://`` to a non-loopback host for either URL (the key
+            travels in the clear). Without it such a URL raises `ConfigurationError`
+            naming the setting it came from.
     """
 
     def __init__(self, api_key: str, url: str, *, knowledge_url: str | None = None,
@@ -149,13 +145,19 @@ class Rest:
         if not api_key:
             raise ConfigurationError("Rest needs an API key")
         self._api_key = api_key
-        self.url = _base(url, allow_insecure)
-        self.knowledge_url = _base(knowledge_url or os.environ.get("PINECALL_PLAYGROUND_URL")
-                                   or DEFAULT_KNOWLEDGE_URL, allow_insecure)
+        self.url = base_url(url, "url")
+        knowledge, setting = knowledge_base_url(knowledge_url)
+        self.knowledge_url = knowledge
+        refuse_plain({"url": self.url, setting: knowledge}, allow_insecure)
         self.timeout = timeout
 
     def __repr__(self) -> str:
         return f"<voicesync.rest.Rest {self.url} api_key=***>"
+
+    def _with_timeout(self, timeout: float) -> Rest:
+        other = copy.copy(self)
+        other.timeout = timeout
+        return other
 
     def _call(self, method: str, url: str, *, params: Mapping[str, str] | None = None,
               body: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -188,12 +190,12 @@ class Rest:
         if call_id:
             params["call_id"] = call_id
         data = self._call("GET", f"{self.url}/{channel}/token", params=params)
-        token = data.get("token")
-        if not isinstance(token, str):
-            raise RestError("the token response has no 'token' field", status=200)
-        expires = data.get("expires_in")
-        return Token(token, str(data.get("server") or self.url),
-                     expires if isinstance(expires, int) else 60)
+        token = text_field(data, "token")
+        if not token:
+            raise RestError("the token response has no 'token' string", status=200)
+        expires = int_field(data, "expires_in")
+        return Token(token, text_field(data, "server") or self.url,
+                     expires if expires is not None and expires > 0 else 60)
 
     # ------------------------------------------------------------------ account
 
@@ -211,17 +213,18 @@ class Rest:
     def phone_numbers(self) -> list[PhoneNumber]:
         """The account's phone numbers."""
         data = self._call("GET", f"{self.url}/api/sdk/phone-numbers")
-        return [PhoneNumber(str(p.get("number") or ""), str(p.get("name") or p.get("number")
-                                                             or ""),
-                            str(p.get("sid") or ""), bool(p.get("isSdk")))
+        return [PhoneNumber(text_field(p, "number"),
+                            text_field(p, "name") or text_field(p, "number"),
+                            text_field(p, "sid"), p.get("isSdk") is True)
                 for p in _rows(data, "phones") or _rows(data, "phoneNumbers")]
 
     def balance(self) -> Balance:
         """The account's telephony balance."""
         data = self._call("GET", f"{self.url}/api/sdk/twilio-balance")
-        if not data.get("success"):
+        amount = _decimal(data, "balance")
+        if data.get("success") is not True or amount is None:
             raise RestError("the platform reported no balance for this account", status=200)
-        return Balance(str(data.get("balance", "")), str(data.get("currency", "")))
+        return Balance(amount, text_field(data, "currency"))
 
     # ------------------------------------------------------------------ knowledge bases
 
@@ -264,63 +267,21 @@ class Rest:
     def query_knowledge(self, kb_id: str, query: str, *, k: int = 6) -> list[KnowledgeHit]:
         """The `k` chunks that best match `query` (retrieval only, no model)."""
         data = self._kb("POST", f"/{quote(kb_id, safe='')}/query", {"query": query, "k": k})
-        return [KnowledgeHit(float(h.get("score") or 0.0), str(h.get("text") or ""),
-                             h.get("heading"), h.get("doc_title"), h.get("doc_path"))
+        return [KnowledgeHit(number_field(h, "score") or 0.0, text_field(h, "text"),
+                             _optional(h, "heading"), _optional(h, "doc_title"),
+                             _optional(h, "doc_path"))
                 for h in _rows(data, "hits")]
 
 
-def request(method: str, url: str, api_key: str, timeout: float, *,
-            params: Mapping[str, str] | None = None,
-            body: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One JSON request with the key as a bearer token; failures become typed errors.
-
-    Redirects are not followed (the key would go to a host nobody checked), and a loopback
-    URL never goes through a proxy from the environment.
-    """
-    from voicesync.client import _is_loopback
-
-    try:
-        with requests.Session() as session:
-            session.trust_env = not _is_loopback(url)
-            response = session.request(method, url, params=dict(params or {}), json=body,
-                                        timeout=timeout, allow_redirects=False,
-                                        headers={"Authorization": f"Bearer {api_key}"})
-    except requests.RequestException as exc:
-        raise ConnectError(f"could not reach {url}: {type(exc).__name__}", url=url) from None
-    if response.is_redirect:
-        raise ConnectError(f"{url} answered with a redirect (HTTP {response.status_code}); "
-                           "the API key is not sent on: use the final address", url=url)
-    text = redact(response.text, api_key)  # a server may echo the key back
-    try:
-        data = json.loads(text) if text.strip() else {}
-    except (ValueError, RecursionError):
-        data = {}
-    data = data if isinstance(data, dict) else {}
-    status = response.status_code
-    if status in (401, 403):
-        raise AuthenticationError(f"the platform refused the API key for {url} (HTTP {status})",
-                                  url=url)
-    if status < 400:
-        return data
-    detail = str(data.get("detail") or data.get("error") or text[:200].strip()
-                 or f"HTTP {status}")
-    kind = {402: UpgradeRequiredError, 404: NotFoundError}.get(status, RestError)
-    hint = {402: "; the feature is not on the account's plan: upgrade it to use it",
-            404: "; check the id"}.get(status, "")
-    raise kind(f"{method} {url} failed (HTTP {status}): {detail}{hint}", status=status,
-               server_message=detail)
-
-
-def _base(url: str, allow_insecure: bool) -> str:
-    from voicesync.client import _is_loopback  # late: the client module builds Rest objects
-
-    url = url.strip().rstrip("/")
-    if not url.startswith(("https://", "http://")):
-        raise ConfigurationError(f"a REST URL must start with https:// or http://: {url}")
-    if url.startswith("http://") and not _is_loopback(url) and not allow_insecure:
-        raise ConfigurationError(f"refusing unencrypted {url}: the API key would travel in the "
-                                 "clear; use https://, or pass allow_insecure=True")
-    return url
+def knowledge_base_url(knowledge_url: str | None = None) -> tuple[str, str]:
+    """(the knowledge-base API's base URL, the setting it came from): `knowledge_url`, else
+    ``$PINECALL_PLAYGROUND_URL``, else the hosted one."""
+    if knowledge_url:
+        return base_url(knowledge_url, "knowledge_url"), "knowledge_url"
+    configured = os.environ.get(KNOWLEDGE_URL_ENV)
+    if configured:
+        return base_url(configured, KNOWLEDGE_URL_ENV), KNOWLEDGE_URL_ENV
+    return DEFAULT_KNOWLEDGE_URL, "knowledge_url"
 
 
 def _rows(data: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
@@ -335,23 +296,52 @@ def _obj(data: Mapping[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+# Every field is modelled into its documented type (a text field that is not a string is
+# "", an optional one None, a count that is not an integer 0, a score that is not a finite
+# number 0.0), so a hostile answer gives a well-typed result or a RestError, never a raw
+# TypeError or ValueError.
+
+
+def _optional(raw: Mapping[str, Any], key: str) -> str | None:
+    return text_field(raw, key) or None
+
+
+def _count(raw: Mapping[str, Any], key: str) -> int:
+    value = int_field(raw, key)
+    return value if value is not None and value >= 0 else 0
+
+
+def _decimal(raw: Mapping[str, Any], key: str) -> str | None:
+    """A decimal amount as text: a string as sent, a number written out; else None."""
+    value = raw.get(key)
+    if isinstance(value, str):
+        return value
+    whole = int_field(raw, key)
+    if whole is not None:
+        return str(whole)
+    number = number_field(raw, key)
+    return None if number is None else repr(number)
+
+
 def _voice(raw: Mapping[str, Any], provider: str) -> Voice:
-    languages = tuple(VoiceLanguage(lang, lang) if isinstance(lang, str)
-                      else VoiceLanguage(str(lang.get("code") or ""), str(lang.get("name") or ""))
-                      for lang in raw.get("languages") or () if isinstance(lang, (str, dict)))
-    return Voice(str(raw.get("id") or raw.get("voice_id") or ""), str(raw.get("name") or ""),
-                 str(raw.get("provider") or provider), raw.get("alias"), raw.get("gender"),
-                 raw.get("style"), languages, raw.get("description"), raw.get("preview_url"))
+    listed = raw.get("languages")
+    languages = tuple(
+        VoiceLanguage(lang, lang) if isinstance(lang, str)
+        else VoiceLanguage(text_field(lang, "code"), text_field(lang, "name"))
+        for lang in (listed if isinstance(listed, list) else ()) if isinstance(lang, (str, dict)))
+    return Voice(text_field(raw, "id") or text_field(raw, "voice_id"), text_field(raw, "name"),
+                 text_field(raw, "provider") or provider, _optional(raw, "alias"),
+                 _optional(raw, "gender"), _optional(raw, "style"), languages,
+                 _optional(raw, "description"), _optional(raw, "preview_url"))
 
 
 def _knowledge_base(raw: Mapping[str, Any]) -> KnowledgeBase:
-    return KnowledgeBase(str(raw.get("id") or ""), str(raw.get("name") or ""),
-                         str(raw.get("status") or ""), int(raw.get("docCount") or 0),
-                         raw.get("description"))
+    return KnowledgeBase(text_field(raw, "id"), text_field(raw, "name"),
+                         text_field(raw, "status"), _count(raw, "docCount"),
+                         _optional(raw, "description"))
 
 
 def _doc(raw: Mapping[str, Any]) -> KnowledgeDoc:
     text = raw.get("text")
-    return KnowledgeDoc(str(raw.get("id") or ""), str(raw.get("path") or ""),
-                        str(raw.get("title") or ""), int(raw.get("bytes") or 0),
-                        text if isinstance(text, str) else None)
+    return KnowledgeDoc(text_field(raw, "id"), text_field(raw, "path"), text_field(raw, "title"),
+                        _count(raw, "bytes"), text if isinstance(text, str) else None)

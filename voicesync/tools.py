@@ -277,8 +277,9 @@ def run_tool_calls(tools: Iterable[Tool[..., Any]], calls: Iterable[ToolRequest]
     A tool that raises, outlives its timeout (`timeout`, else the tool's own, counted from
     the start of the round), or is unknown gives ``{"error": "<message>"}`` (docs/protocol.md
     §5.7), so one bad call never ends the conversation; each failure is passed to
-    `on_error` as a `ToolError`. A timed-out tool's thread runs on until the function
-    returns (Python cannot stop it); its late result is dropped.
+    `on_error` as a `ToolError` (without one, logged as a WARNING). A timed-out tool's
+    thread runs on until the function returns (Python cannot stop it); its late result is
+    dropped.
 
     Any thread; blocks until every call has a result.
     """
@@ -319,11 +320,13 @@ def run_tool_calls(tools: Iterable[Tool[..., Any]], calls: Iterable[ToolRequest]
             if error is None:
                 results.append(ToolResult(tool_call_id, name, future.result(), **flags))
                 continue
-            logger.warning("tool %s failed%s: %s", name, f" on call {call_id}" if call_id else "",
-                           error, exc_info=error.__cause__)
             results.append(ToolResult(tool_call_id, name, {"error": str(error)}, True, **flags))
             if on_error is not None:
-                on_error(error)
+                on_error(error)  # the one report (a client's is loud: voicesync._report)
+            else:
+                logger.warning("tool %s failed%s: %s", name,
+                               f" on call {call_id}" if call_id else "", error,
+                               exc_info=error.__cause__)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return results

@@ -1,4 +1,5 @@
-"""Pieces of the security suite: a recording HTTP endpoint, test host names, a canary watch.
+"""Pieces of the security suite: a recording HTTP endpoint, test host names, a canary watch,
+hostile JSON values and a check that a value has its documented type.
 
 Only 127.0.0.1 is ever reached. Hosts named ``*.test`` (``evil.test``) are mapped to
 127.0.0.1 by `map_test_hosts`, which wraps the process's resolver for one test, so a
@@ -10,19 +11,55 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import socket
 import ssl
 import threading
 import traceback
+import types
+import typing
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 import pytest
 from helpers import CANARY_KEY
+from hypothesis import strategies as st
 from typing_extensions import Self
 
 TEST_HOST = "evil.test"
+
+# Every Unicode code point, lone surrogates included (hypothesis leaves them out by default).
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=30)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | ANY_TEXT | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(min_value=-(10 ** 400), max_value=10 ** 400),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ANY_TEXT, inner, max_size=3),
+    max_leaves=8)
+
+
+def conforms(value: Any, hint: Any) -> bool:
+    """True when `value` has the documented type `hint` (a float is finite; a bool is not
+    an int)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(conforms(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        return isinstance(value, tuple)
+    if origin is not None:
+        return isinstance(value, origin)
+    if hint is float:
+        return isinstance(value, float) and math.isfinite(value)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is Mapping or origin is Mapping:
+        return isinstance(value, Mapping)
+    return isinstance(value, hint)
 
 
 def map_test_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,16 +80,18 @@ class HttpEndpoint:
     """A loopback HTTP server that records every request and answers each the same way.
 
     `redirect_to` answers 302 with that Location (the WebSocket upgrade and REST alike);
-    otherwise 200 with `body` as JSON. Also serves as a forward proxy: a proxied request
+    otherwise `reply_status` (200) with `body` as JSON (NaN and Infinity included), or
+    with the bytes `raw`. Also serves as a forward proxy: a proxied request
     arrives with an absolute URL in its path, and is recorded the same way.
     """
 
     def __init__(self, *, redirect_to: str | None = None, status: int = 302,
-                 body: dict[str, Any] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 body: Any = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.redirect_to = redirect_to
         self.status = status
         self.body = body if body is not None else {"token": "tok_from_endpoint"}
+        self.raw: bytes | None = None  # sent as is instead of `body`, when set
+        self.reply_status = 200  # the status of an answer that is not a redirect
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers)
         self._lock = threading.Lock()
         endpoint = self
@@ -67,14 +106,15 @@ class HttpEndpoint:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                data = json.dumps(endpoint.body).encode()
-                self.send_response(200)
+                raw = endpoint.raw
+                data = json.dumps(endpoint.body).encode() if raw is None else raw
+                self.send_response(endpoint.reply_status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_CONNECT = _answer  # noqa: N815 (http.server's names)
+            do_GET = do_POST = do_DELETE = do_CONNECT = _answer  # noqa: N815 (http.server's names)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
