@@ -80,8 +80,9 @@ def llm(stream: RemoteReplyStream, turn: Turn, call: CallInfo, base_url: str) ->
     note(stream, "started")
     stream.on_abort(_abort_note)
     try:
-        stream_openai(stream, client, model="stand-in",
-                      messages=[{"role": "user", "content": turn.text}])
+        stream_openai(stream, client.chat.completions.create(
+            model="stand-in", stream=True,
+            messages=[{"role": "user", "content": turn.text}]))
     finally:
         client.close()
     note(stream, f"llm-returned:{time.time():.6f}")

@@ -67,7 +67,8 @@ class Offload:
         return self.stream.abort_reason
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the reply ended or was aborted; True if it did within `timeout`."""
+        """Block until the reply ended, or was aborted and its worker told so (a queued task
+        then never starts); True if that happened within `timeout`."""
         return self._done.wait(timeout)
 
     def __repr__(self) -> str:
@@ -136,7 +137,7 @@ class Offloader:
         self._lock = threading.Lock()
         self._healthy = threading.Event()
         self._closing = threading.Event()
-        self._outbox: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[Offload | None] = queue.SimpleQueue()
         self._failures: queue.SimpleQueue[tuple[Offload, str] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
 
@@ -268,17 +269,18 @@ class Offloader:
         offload = flight.offload
         with self._lock:
             self._flights.pop(offload.message_id, None)
-        if not flight.from_worker:
-            self._outbox.put((offload.message_id, offload.stream.abort_reason or "app"))
-        offload._done.set()
+        if flight.from_worker:
+            offload._done.set()
+        else:  # done once the worker has been told (see _send_aborts)
+            self._outbox.put(offload)
 
     def _send_aborts(self) -> None:
         """The sender thread: write each abort to its reply's control stream."""
         while True:
-            item = self._outbox.get()
-            if item is None:
+            offload = self._outbox.get()
+            if offload is None:
                 return
-            message_id, reason = item
+            message_id, reason = offload.message_id, offload.abort_reason or "app"
             key = _wire.ctl_key(self.namespace, message_id)
             try:
                 with self._write.pipeline(transaction=False) as pipe:
@@ -288,6 +290,7 @@ class Offloader:
             except redis.RedisError as exc:
                 logger.warning("could not tell the worker reply %s was aborted (%s): %s",
                                message_id, reason, exc)
+            offload._done.set()
 
     def _fail(self, flight: _Flight, reason: str) -> None:
         if flight.offload.stream.abort(reason):

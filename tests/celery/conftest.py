@@ -1,0 +1,151 @@
+"""Fixtures for the celery tests: a real redis-server and two real Celery worker processes.
+
+Both are started once per session on a free loopback port and stopped at the end; the tests
+skip (saying why) only when redis-server is not installed. Each test gets the simulator and
+a connected client from the root conftest, and an Offloader with short deadlines.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pytest
+import redis
+from helpers import until
+
+import voicesync
+from voicesync.celery import Offload, Offloader
+from voicesync.celery.local import URL_ENV, RedisServer, Workers, redis_server_path
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+LOST_AFTER = 1.0
+HEARTBEAT = 0.25
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    if redis_server_path() is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server): the "
+                    "celery tests need a real Redis")
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tasks(redis_server: RedisServer) -> Iterator[ModuleType]:
+    """The tasks module, imported with its Celery app pointed at the session's Redis."""
+    saved = os.environ.get(URL_ENV)
+    os.environ[URL_ENV] = redis_server.url
+    import celery_reply_tasks
+
+    yield celery_reply_tasks
+    if saved is None:
+        os.environ.pop(URL_ENV, None)
+    else:
+        os.environ[URL_ENV] = saved
+
+
+@pytest.fixture(scope="session")
+def workers(redis_server: RedisServer, tasks: ModuleType) -> Iterator[Workers]:
+    """Two worker processes (prefork, one child each), so a killed child is redelivered."""
+    with Workers("celery_reply_tasks", redis_server.url, count=2,
+                 env={"PYTHONPATH": os.pathsep.join([ROOT, HERE])}) as started:
+        yield started
+
+
+@pytest.fixture
+def rdb(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@dataclass
+class Failures:
+    """What on_failure was told, waitable."""
+
+    seen: list[tuple[Offload, str]] = field(default_factory=list)
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, offload: Offload, reason: str) -> None:
+        self.seen.append((offload, reason))
+        self.event.set()
+
+
+@pytest.fixture
+def failures() -> Failures:
+    return Failures()
+
+
+@pytest.fixture
+def offloader(redis_server: RedisServer, workers: Workers,
+              failures: Failures) -> Iterator[Offloader]:
+    off = Offloader(redis_server.url, lost_after=LOST_AFTER, heartbeat=HEARTBEAT,
+                    on_failure=failures).start()
+    yield off
+    off.close()
+
+
+@dataclass
+class Turns:
+    """Every (turn, call) the agent saw; a test offloads them itself."""
+
+    seen: list[tuple[voicesync.Turn, voicesync.Call]] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def __call__(self, turn: voicesync.Turn, call: voicesync.Call) -> None:
+        with self.cond:
+            self.seen.append((turn, call))
+            self.cond.notify_all()
+
+    def wait(self, count: int = 1, timeout: float = 5.0) -> tuple[voicesync.Turn, voicesync.Call]:
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.seen) >= count, timeout):
+                raise AssertionError(f"no turn {count} within {timeout} s")
+            return self.seen[count - 1]
+
+
+@pytest.fixture
+def agent_with(client: voicesync.Client) -> Callable[[Callable[..., Any]], voicesync.Agent]:
+    """Connect the client and register an agent whose turns go to `handler`."""
+    def make(handler: Callable[..., Any]) -> voicesync.Agent:
+        client.connect(timeout=10.0)
+        agent = client.agent("offloader")
+        agent.on("turn.end", handler)
+        agent.wait_ready(10.0)
+        return agent
+    return make
+
+
+class Notes:
+    """The notes the tasks leave in Redis (``notes:<message id>``), read with deadlines."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def of(self, message_id: str) -> list[str]:
+        return list(self.redis.lrange(f"notes:{message_id}", 0, -1))
+
+    def wait(self, message_id: str, prefix: str, timeout: float = 5.0) -> str:
+        return str(until(lambda: next((n for n in self.of(message_id) if n.startswith(prefix)),
+                                      None), timeout, f"note {prefix!r} of {message_id}"))
+
+
+@pytest.fixture
+def notes(rdb: redis.Redis) -> Notes:
+    return Notes(rdb)
+
+
+@pytest.fixture
+def gate(rdb: redis.Redis) -> Iterator[str]:
+    """A list key the `held` task blocks on; opened (for every holder) after the test."""
+    key = f"gate:{os.urandom(4).hex()}"
+    yield key
+    rdb.rpush(key, *["open"] * 4)
+    rdb.expire(key, 60)
