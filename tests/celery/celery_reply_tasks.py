@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.signals import task_prerun
 
 from voicesync.celery import CallInfo, RemoteReplyStream, reply_task
 from voicesync.celery.local import URL_ENV
@@ -22,6 +23,13 @@ app = Celery("celery_reply_tasks", broker=URL)
 app.conf.update(worker_prefetch_multiplier=1, task_acks_late=True,
                 broker_connection_retry_on_startup=True, worker_hijack_root_logger=False)
 _notes = redis.Redis.from_url(URL, decode_responses=True)
+_gates = redis.Redis.from_url(URL, socket_timeout=None)  # BLPOP may outlast redis-py's 5 s
+
+
+@task_prerun.connect
+def _delivered(task_id: str | None = None, **_: Any) -> None:
+    """Count deliveries of each task (its id is the reply's message id): a redelivery shows."""
+    _notes.rpush(f"deliveries:{task_id}", os.getpid())
 
 
 def note(stream: RemoteReplyStream, text: str) -> None:
@@ -59,7 +67,7 @@ def hang(stream: RemoteReplyStream, turn: Turn, call: CallInfo, first: str = "")
 def held(stream: RemoteReplyStream, turn: Turn, call: CallInfo, gate: str) -> None:
     """Occupy the worker until the test pushes to the list `gate` (at most 30 s)."""
     note(stream, "started")
-    _notes.blpop([gate], timeout=30)
+    _gates.blpop([gate], timeout=30)
     stream.write("released")
 
 

@@ -59,13 +59,6 @@ def workers(redis_server: RedisServer, tasks: ModuleType) -> Iterator[Workers]:
         yield started
 
 
-@pytest.fixture
-def rdb(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
-    yield client
-    client.close()
-
-
 @dataclass
 class Failures:
     """What on_failure was told, waitable."""
@@ -76,20 +69,6 @@ class Failures:
     def __call__(self, offload: Offload, reason: str) -> None:
         self.seen.append((offload, reason))
         self.event.set()
-
-
-@pytest.fixture
-def failures() -> Failures:
-    return Failures()
-
-
-@pytest.fixture
-def offloader(redis_server: RedisServer, workers: Workers,
-              failures: Failures) -> Iterator[Offloader]:
-    off = Offloader(redis_server.url, lost_after=LOST_AFTER, heartbeat=HEARTBEAT,
-                    on_failure=failures).start()
-    yield off
-    off.close()
 
 
 @dataclass
@@ -111,18 +90,6 @@ class Turns:
             return self.seen[count - 1]
 
 
-@pytest.fixture
-def agent_with(client: voicesync.Client) -> Callable[[Callable[..., Any]], voicesync.Agent]:
-    """Connect the client and register an agent whose turns go to `handler`."""
-    def make(handler: Callable[..., Any]) -> voicesync.Agent:
-        client.connect(timeout=10.0)
-        agent = client.agent("offloader")
-        agent.on("turn.end", handler)
-        agent.wait_ready(10.0)
-        return agent
-    return make
-
-
 class Notes:
     """The notes the tasks leave in Redis (``notes:<message id>``), read with deadlines."""
 
@@ -137,15 +104,61 @@ class Notes:
                                       None), timeout, f"note {prefix!r} of {message_id}"))
 
 
-@pytest.fixture
-def notes(rdb: redis.Redis) -> Notes:
-    return Notes(rdb)
+@dataclass
+class Rig:
+    """Everything a celery test uses: the simulator, a connected client, the workers' tasks,
+    the session's Redis (`url`, `redis`), an Offloader with short deadlines, notes, failures."""
+
+    sim: Any
+    client: voicesync.Client
+    tasks: ModuleType
+    url: str
+    redis: redis.Redis
+    offloader: Offloader
+    notes: Notes
+    failures: Failures
+    gate: str
+
+    def agent(self, handler: Callable[..., Any]) -> voicesync.Agent:
+        """Connect the client and register an agent whose turns go to `handler`."""
+        self.client.connect(timeout=10.0)
+        agent = self.client.agent("offloader")
+        agent.on("turn.end", handler)
+        agent.wait_ready(10.0)
+        return agent
+
+    def first_turn(self) -> tuple[Any, voicesync.Turn, voicesync.Call]:
+        """(the simulated call, its first turn, the SDK's Call): offload it yourself."""
+        turns = Turns()
+        call = self.sim.start_call(self.agent(turns).id)
+        call.say("hello")
+        turn, live = turns.wait()
+        return call, turn, live
+
+    def offloader_with(self, **options: Any) -> Offloader:
+        options = {"lost_after": LOST_AFTER, "heartbeat": HEARTBEAT,
+                   "on_failure": self.failures, **options}
+        return Offloader(self.url, **options)
+
+    def occupy_workers(self, off: Offloader, turn: voicesync.Turn,
+                       call: voicesync.Call) -> list[Offload]:
+        """Keep both workers busy until the test ends (the gate opens)."""
+        busy = [off.offload(turn, call, self.tasks.held, self.gate) for _ in range(2)]
+        for handle in busy:
+            self.notes.wait(handle.message_id, "started", timeout=10.0)
+        return busy
 
 
 @pytest.fixture
-def gate(rdb: redis.Redis) -> Iterator[str]:
-    """A list key the `held` task blocks on; opened (for every holder) after the test."""
-    key = f"gate:{os.urandom(4).hex()}"
-    yield key
-    rdb.rpush(key, *["open"] * 4)
-    rdb.expire(key, 60)
+def rig(sim: Any, client: voicesync.Client, tasks: ModuleType, redis_server: RedisServer,
+        workers: Workers) -> Iterator[Rig]:
+    rdb = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    failures = Failures()
+    gate = f"gate:{os.urandom(4).hex()}"  # a list the `held` task blocks on
+    off = Offloader(redis_server.url, lost_after=LOST_AFTER, heartbeat=HEARTBEAT,
+                    on_failure=failures).start()
+    yield Rig(sim, client, tasks, redis_server.url, rdb, off, Notes(rdb), failures, gate)
+    off.close()
+    rdb.rpush(gate, *["open"] * 4)  # release any worker still held
+    rdb.expire(gate, 60)
+    rdb.close()

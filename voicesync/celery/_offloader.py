@@ -36,9 +36,7 @@ from voicesync.reply import ReplyStream
 
 logger = logging.getLogger(__name__)
 
-# Why the socket process aborted an offloaded reply (ReplyStream.abort_reason).
-LOST, UNSTARTED, CLOSED, UNAVAILABLE = (
-    "offload.lost", "offload.unstarted", "offload.closed", "offload.unavailable")
+LOST, UNSTARTED, CLOSED, UNAVAILABLE = _wire.LOST, _wire.UNSTARTED, _wire.CLOSED, _wire.UNAVAILABLE
 FAILURES = frozenset({LOST, UNSTARTED, "error"})  # what on_failure is told about
 _SCAN_EVERY = 0.05  # seconds between deadline scans; also the relay's longest block
 _UP_TTL = 3600  # the up stream expires this long after the relay stops refreshing it

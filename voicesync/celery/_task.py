@@ -2,8 +2,9 @@
 
 The task body runs at most once per reply, whatever the broker does: before calling the
 function it claims the reply's message id in Redis (SET NX), so a task redelivered after a
-worker crash finds the claim and stops; and it reads the reply's control stream, so a turn
-that was superseded (barge-in, continuation, call end) while it sat in the queue never starts.
+worker crash finds the claim, tells the socket process the reply is lost, and stops; and it
+reads the reply's control stream, so a turn that was superseded (barge-in, continuation,
+call end) while it sat in the queue never starts.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def redis_client(url: str, *, connect_timeout: float = 2.0) -> redis.Redis:
         if client is None:
             client = redis.Redis.from_url(url, decode_responses=True,
                                           socket_connect_timeout=connect_timeout,
-                                          health_check_interval=30)
+                                          socket_timeout=5.0, health_check_interval=30)
             _clients[key] = client
         return client
 
@@ -91,8 +92,12 @@ def run_reply(fn: ReplyFunction, client: redis.Redis, payload: _wire.Payload,
     holder = f"{socket.gethostname()}:{os.getpid()}"
     if not client.set(_wire.claim_key(payload.namespace, message_id), holder,
                       nx=True, ex=_wire.CLAIM_TTL):
+        # Redelivered: the worker that claimed it died. Say so now rather than let the
+        # socket process wait out its deadline; the reply is never spoken twice.
         logger.info("reply %s was already claimed (a redelivered task); not answering again",
                     message_id)
+        client.xadd(payload.up, _wire.frame(message_id, _wire.ABORT, _wire.LOST),  # type: ignore[arg-type]
+                    maxlen=_wire.UP_MAXLEN, approximate=True)
         return DUPLICATE
     for _, (_, _, reason) in _wire.entries(
             client.xrange(_wire.ctl_key(payload.namespace, message_id), count=1)):

@@ -25,6 +25,10 @@ CTL_TTL = 3600  # seconds a reply's control stream outlives its last write
 CLAIM_TTL = 86400  # seconds a task's claim is kept: longer than any redelivery
 UP_MAXLEN = 100_000  # the up stream is trimmed (approximately) to this many entries
 
+# Why the socket process aborted an offloaded reply (ReplyStream.abort_reason).
+LOST, UNSTARTED, CLOSED, UNAVAILABLE = (
+    "offload.lost", "offload.unstarted", "offload.closed", "offload.unavailable")
+
 # Frame kinds (field "k"); "m" is the reply's message id, "t" the text or abort reason.
 START, BEAT, CHUNK, END, ABORT, DONE = "start", "beat", "chunk", "end", "abort", "done"
 
