@@ -140,10 +140,9 @@ class Rig:
                    "on_failure": self.failures, **options}
         return Offloader(self.url, **options)
 
-    def occupy_workers(self, off: Offloader, turn: voicesync.Turn,
-                       call: voicesync.Call) -> list[Offload]:
+    def occupy_workers(self, turn: voicesync.Turn, call: voicesync.Call) -> list[Offload]:
         """Keep both workers busy until the test ends (the gate opens)."""
-        busy = [off.offload(turn, call, self.tasks.held, self.gate) for _ in range(2)]
+        busy = [self.offloader.offload(turn, call, self.tasks.held, self.gate) for _ in range(2)]
         for handle in busy:
             self.notes.wait(handle.message_id, "started", timeout=10.0)
         return busy

@@ -66,8 +66,8 @@ def test_a_task_that_raises_aborts_with_error_and_the_app_is_told(rig: Rig) -> N
 
 def test_a_turn_no_worker_starts_in_time_is_aborted_and_never_starts_later(rig: Rig) -> None:
     _, turn, live = rig.first_turn()
+    rig.occupy_workers(turn, live)
     with rig.offloader_with(start_within=0.5) as off:
-        rig.occupy_workers(off, turn, live)
         late = off.offload(turn, live, rig.tasks.words, "too late")
         assert late.wait(0.5 + SLACK) and late.abort_reason == UNSTARTED
         assert rig.failures.event.wait(2.0) and rig.failures.seen == [(late, UNSTARTED)]
