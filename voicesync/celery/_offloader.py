@@ -349,9 +349,8 @@ class Offloader:
         if kind == _wire.START:
             offload.started_at = now
         elif kind == _wire.CHUNK:
-            if offload.first_chunk_at is None:
-                offload.first_chunk_at = now
-            offload.stream.write(text)
+            if offload.stream.write(text) and offload.first_chunk_at is None:
+                offload.first_chunk_at = time.monotonic()
         elif kind == _wire.END:
             offload.stream.end()
             with self._lock:

@@ -57,10 +57,12 @@ class RemoteReplyStream:
         self._watcher = threading.Thread(
             target=self._watch, name=f"voicesync-remote-{payload.message_id}", daemon=True)
 
-    def open(self) -> Self:
-        """Tell the socket process the work started and begin listening for aborts."""
-        with self._lock:
-            self._send(_wire.START)
+    def open(self, *, announced: bool = False) -> Self:
+        """Tell the socket process the work started (unless the caller already did) and
+        begin listening for aborts."""
+        if not announced:
+            with self._lock:
+                self._send(_wire.START)
         self._watcher.start()
         return self
 

@@ -90,8 +90,16 @@ def run_reply(fn: ReplyFunction, client: redis.Redis, payload: _wire.Payload,
     """Claim the reply, check it is still wanted, then run `fn` with a remote stream."""
     message_id = payload.message_id
     holder = f"{socket.gethostname()}:{os.getpid()}"
-    if not client.set(_wire.claim_key(payload.namespace, message_id), holder,
-                      nx=True, ex=_wire.CLAIM_TTL):
+    # One round trip: claim, read the control stream, announce the start. START is harmless
+    # when the reply turns out to be a duplicate or superseded: the relay has dropped it.
+    with client.pipeline(transaction=False) as pipe:
+        pipe.set(_wire.claim_key(payload.namespace, message_id), holder,
+                 nx=True, ex=_wire.CLAIM_TTL)
+        pipe.xrange(_wire.ctl_key(payload.namespace, message_id), count=1)
+        pipe.xadd(payload.up, _wire.frame(message_id, _wire.START),  # type: ignore[arg-type]
+                  maxlen=_wire.UP_MAXLEN, approximate=True)
+        claimed, control, _ = pipe.execute()
+    if not claimed:
         # Redelivered: the worker that claimed it died. Say so now rather than let the
         # socket process wait out its deadline; the reply is never spoken twice.
         logger.info("reply %s was already claimed (a redelivered task); not answering again",
@@ -99,12 +107,11 @@ def run_reply(fn: ReplyFunction, client: redis.Redis, payload: _wire.Payload,
         client.xadd(payload.up, _wire.frame(message_id, _wire.ABORT, _wire.LOST),  # type: ignore[arg-type]
                     maxlen=_wire.UP_MAXLEN, approximate=True)
         return DUPLICATE
-    for _, (_, _, reason) in _wire.entries(
-            client.xrange(_wire.ctl_key(payload.namespace, message_id), count=1)):
+    for _, (_, _, reason) in _wire.entries(control):
         logger.info("reply %s was superseded while queued (%s); not starting it",
                     message_id, reason)
         return SUPERSEDED
-    stream = RemoteReplyStream(client, payload).open()
+    stream = RemoteReplyStream(client, payload).open(announced=True)
     with stream:
         fn(stream, payload.turn, payload.call, *args, **kwargs)
     return ABORTED if stream.aborted.is_set() else ANSWERED
