@@ -1,6 +1,6 @@
 """Offloading turns to Celery workers: what it adds, and what it buys under CPU-heavy turns.
 
-    python bench/celery_offload.py            # about 3 minutes; writes bench/results/celery.md
+    python bench/celery_offload.py            # about 3 minutes; writes bench/results/celery-<pool>.md
     python bench/celery_offload.py --quick    # a smoke run: fewer turns and calls
 
 Part 1, added latency (socket process, one call at a time, two prefork workers):
@@ -48,8 +48,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+POOL = "prefork"
+
+
 def workers(url: str, count: int) -> Workers:
-    return Workers("celery_replies", url, count=count, timeout=60.0,
+    return Workers("celery_replies", url, count=count, pool=POOL, timeout=60.0,
                    env={"PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])})
 
 
@@ -226,7 +229,10 @@ def _open_turns(frames: list[Any]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--pool", default="prefork", help="the workers' pool (prefork, solo)")
     opts = parser.parse_args()
+    global POOL  # noqa: PLW0603
+    POOL = opts.pool
     turns1, rounds = (20, 5) if opts.quick else (200, 50)
     calls, window = (40, 6.0) if opts.quick else (200, 15.0)
     lines = ["# Offloading to Celery workers", "",
@@ -243,7 +249,7 @@ def main() -> None:
             with workers(redis_server.url, 2), Offloader(redis_server.url) as off:
                 remote = turn_to_first_chunk(sim, off, turns1)
                 aborted, closed = barge_in_to_worker(sim, off, rdb, rounds)
-        lines += ["## Added latency (one call at a time, 2 prefork workers)", "",
+        lines += [f"## Added latency (one call at a time, 2 {POOL} workers)", "",
                   "| measure | p50 ms | p99 ms | goal | met |", "|---|---|---|---|---|"]
         added50, added99 = pct(remote, .5) - pct(local, .5), pct(remote, .99) - pct(local, .99)
         lines += [
@@ -281,7 +287,7 @@ def main() -> None:
     report = "\n".join(lines) + "\n"
     print(report)
     if not opts.quick:
-        (HERE / "results" / "celery.md").write_text(report)
+        (HERE / "results" / f"celery-{POOL}.md").write_text(report)
 
 
 if __name__ == "__main__":
