@@ -1,7 +1,9 @@
 """Offloading turns to Celery workers: what it adds, and what it buys under CPU-heavy turns.
 
-    python bench/celery_offload.py            # about 3 minutes; writes bench/results/celery-<pool>.md
-    python bench/celery_offload.py --quick    # a smoke run: fewer turns and calls
+    python bench/celery_offload.py [--pool prefork|solo]   # ~3 minutes
+    python bench/celery_offload.py --quick                 # a smoke run: fewer turns, calls
+
+The full run writes bench/results/celery-<pool>.md.
 
 Part 1, added latency (socket process, one call at a time, two prefork workers):
   turn -> first chunk: from the turn handler's start to the first chunk written to the
@@ -231,7 +233,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--pool", default="prefork", help="the workers' pool (prefork, solo)")
     opts = parser.parse_args()
-    global POOL  # noqa: PLW0603
+    global POOL
     POOL = opts.pool
     turns1, rounds = (20, 5) if opts.quick else (200, 50)
     calls, window = (40, 6.0) if opts.quick else (200, 15.0)

@@ -26,6 +26,12 @@ one relay thread; aborts (barge-in, continuation, call end) go to the worker's
 
 from __future__ import annotations
 
+try:
+    import redis as _redis  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("voicesync.celery needs the celery extra: "
+                      "pip install 'voicesync[celery]'") from exc
+
 from voicesync.celery._offloader import (
     CLOSED as CLOSED,
     LOST as LOST,
