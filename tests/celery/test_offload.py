@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import Rig
+from celery_support import Rig
 from helpers import until
 
 from voicesync.sim.model import ModelServer

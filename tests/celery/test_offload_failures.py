@@ -9,7 +9,7 @@ import signal
 import time
 
 import pytest
-from conftest import LOST_AFTER, Rig
+from celery_support import LOST_AFTER, Rig
 from helpers import until
 
 from voicesync.celery import LOST, UNSTARTED, Offloader, OffloadUnavailableError
