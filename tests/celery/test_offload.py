@@ -99,3 +99,16 @@ def test_a_reply_still_running_when_the_call_ends_is_dropped_and_the_worker_stop
     time.sleep(0.1)  # the worker would have written ~5 more words by now: none may land
     assert handle.stream.text == said
     assert not rig.failures.seen  # a hang-up is not a failure
+
+
+def test_an_app_that_ends_an_offloaded_stream_itself_stops_the_worker(rig: Rig) -> None:
+    _, turn, live = rig.first_turn()
+    first = rig.offloader.offload(turn, live, rig.tasks.words, "More more. " * 50, gap=0.02)
+    until(lambda: "More" in first.stream.text, 10.0, "the first chunk")
+    first.stream.end()  # the worker's next chunk finds the stream ended
+    assert first.wait(5.0)  # the relay noticed, and told the worker to stop
+    rig.notes.wait(first.message_id, "aborted:app")
+    second = rig.offloader.offload(turn, live, rig.tasks.words, TEXT)
+    assert second.wait(10.0) and second.abort_reason is None
+    assert second.stream.text == TEXT + " "
+    assert rig.offloader.in_flight == 0

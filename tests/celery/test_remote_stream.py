@@ -104,3 +104,11 @@ def test_a_busy_task_still_heartbeats(rdb, remote: RemoteReplyStream) -> None:
     up = f"vs-test:up:{remote.message_id}"
     until(lambda: sum(1 for _, (_, k, _) in entries(rdb.xrange(up)) if k == "beat") >= 2,
           5 * HEARTBEAT + 2.0, "two heartbeats")
+
+
+def test_a_finished_reply_leaves_only_expiring_keys(rdb, remote: RemoteReplyStream) -> None:
+    with remote:
+        remote.write("bye")
+    ctl = ctl_key("vs-test", remote.message_id)
+    until(lambda: rdb.exists(ctl), 2.0, "the watcher's wake-up entry")
+    assert 0 < rdb.ttl(ctl) <= 3600

@@ -329,7 +329,10 @@ class Offloader:
                 self._closing.wait(_SCAN_EVERY)
             for entry_id, frame in _wire.entries(replies):
                 last = entry_id
-                self._apply(*frame)
+                try:
+                    self._apply(*frame)
+                except Exception:  # e.g. the app ended the stream itself: keep relaying
+                    logger.exception("offloaded reply %s: could not apply %s", *frame[:2])
             now = time.monotonic()
             if now >= next_scan:
                 next_scan = now + _SCAN_EVERY
@@ -345,6 +348,12 @@ class Offloader:
         if flight is None:  # ended, aborted, or the call is gone: drop it
             return
         offload = flight.offload
+        if offload.stream.ended and not offload.stream.aborted.is_set():
+            # The app ended the stream itself: the reply is over; tell the worker to stop.
+            with self._lock:
+                self._flights.pop(message_id, None)
+            self._outbox.put(offload)
+            return
         now = flight.last_seen = time.monotonic()
         if kind == _wire.START:
             offload.started_at = now

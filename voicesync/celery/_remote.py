@@ -209,8 +209,11 @@ class RemoteReplyStream:
     def _stop_watcher(self) -> None:
         # Wake the watcher's blocking read so its thread ends now, not a heartbeat later.
         if self._watcher.is_alive() and threading.current_thread() is not self._watcher:
-            with contextlib.suppress(redis.RedisError):
-                self._redis.xadd(self._ctl, _wire.frame(self.message_id, _wire.DONE))  # type: ignore[arg-type]
+            with contextlib.suppress(redis.RedisError), self._redis.pipeline(
+                    transaction=False) as pipe:
+                pipe.xadd(self._ctl, _wire.frame(self.message_id, _wire.DONE))  # type: ignore[arg-type]
+                pipe.expire(self._ctl, _wire.CTL_TTL)
+                pipe.execute()
 
     def _watch(self) -> None:
         """The watcher thread: apply aborts from the socket process; heartbeat meanwhile."""
