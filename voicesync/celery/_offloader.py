@@ -225,7 +225,7 @@ class Offloader:
         flight = _Flight(handle)
         with self._lock:
             self._flights[stream.message_id] = flight
-        stream.on_abort(lambda s: self._aborted(flight))
+        forget = stream.on_abort(lambda s: self._aborted(flight))
         payload = _wire.Payload(self.namespace, self._up, stream.message_id, self.heartbeat,
                                 turn, _wire.CallInfo.of(call))
         try:
@@ -234,6 +234,7 @@ class Offloader:
         except Exception as exc:  # kombu's errors vary by transport; all mean "not sent"
             with self._lock:
                 self._flights.pop(stream.message_id, None)
+            forget()  # no worker to tell about aborts
             return self._unavailable(handle, exc, turn=turn, call=call, function=function,
                                      args=args, kwargs=kwargs)
         return handle
