@@ -1,6 +1,7 @@
 """Fixtures for the celery tests: a real redis-server and two real Celery worker processes.
 
-Both are started once per session on a free loopback port and stopped at the end; the tests
+Redis is started once per session on a free loopback port, the workers once per test module;
+both are stopped when done. The tests
 skip (saying why) only when redis-server is not installed. Each test gets the simulator and
 a connected client from the root conftest, and an Offloader with short deadlines.
 """
@@ -40,6 +41,10 @@ def tasks(redis_server: RedisServer) -> Iterator[ModuleType]:
     os.environ[URL_ENV] = redis_server.url
     import celery_reply_tasks
 
+    # The first publish of a process opens the broker connection and builds the producer
+    # (hundreds of milliseconds on a loaded machine): do it here, not in a timed test.
+    with celery_reply_tasks.app.producer_or_acquire() as producer:
+        producer.connection.ensure_connection(max_retries=3)
     yield celery_reply_tasks
     if saved is None:
         os.environ.pop(URL_ENV, None)
@@ -47,7 +52,7 @@ def tasks(redis_server: RedisServer) -> Iterator[ModuleType]:
         os.environ[URL_ENV] = saved
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not session: no idle workers while the rest of the suite runs
 def workers(redis_server: RedisServer, tasks: ModuleType) -> Iterator[Workers]:
     """Two worker processes (prefork, one child each), so a killed child is redelivered."""
     with Workers("celery_reply_tasks", redis_server.url, count=2,
