@@ -4,6 +4,7 @@ contract (write/aborted/on_abort/end/with) and what it puts on the wire."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -30,7 +31,7 @@ def remote(rdb: redis.Redis) -> Iterator[RemoteReplyStream]:
     turn = voicesync.Turn(name="turn.end", call_id="CA1", raw={}, id=1, message_id="u1",
                           text="hi", confidence=1.0, probability=1.0, latency_ms=0.0,
                           language=None)
-    message_id = f"msg_{threading.get_ident()}{id(rdb)}"
+    message_id = f"msg_{uuid.uuid4().hex[:12]}"  # fresh keys: the watcher reads ctl from 0
     payload = Payload("vs-test", f"vs-test:up:{message_id}", message_id, HEARTBEAT, turn,
                       CallInfo(id="CA1", agent_id="a"))
     stream = RemoteReplyStream(rdb, payload).open()
