@@ -1,0 +1,296 @@
+"""Offloading turns to Celery workers: what it adds, and what it buys under CPU-heavy turns.
+
+    python bench/celery_offload.py [--pool prefork|solo]   # ~3 minutes
+    python bench/celery_offload.py --quick                 # a smoke run: fewer turns, calls
+
+The full run writes bench/results/celery-<pool>.md.
+
+Part 1, added latency (socket process, one call at a time, two prefork workers):
+  turn -> first chunk: from the turn handler's start to the first chunk written to the
+  call's ReplyStream, answering in process vs offloading (a task that writes at once);
+  barge-in -> worker: from ReplyStream.abort in the socket process to the worker's
+  stream aborted (its on_abort ran) and to `stream_openai` returning (the provider's HTTP
+  stream closed), against the stand-in model, on one wall clock.
+Part 2, CPU-heavy turns: 200 calls, 3 turns each spread over 15 s, each turn ~20 ms of
+  pure-Python work then 10 tokens; the agent in its own process, answering in process or
+  offloading to 2 or 4 worker processes. Latency is measured by the simulator (its frame
+  record): turn.end sent -> first chunk received. A turn is lost if no `end` came in 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import voicesync  # noqa: E402
+from voicesync.celery import Offloader  # noqa: E402
+from voicesync.celery.local import URL_ENV, RedisServer, Workers  # noqa: E402
+from voicesync.sim import Simulator  # noqa: E402
+from voicesync.sim.model import ModelServer  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+POOL = "prefork"
+
+
+def workers(url: str, count: int) -> Workers:
+    return Workers("celery_replies", url, count=count, pool=POOL, timeout=60.0,
+                   env={"PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])})
+
+
+def calibrate(ms: float) -> int:
+    """Iterations of `spin` that take `ms` here (best of a few tries)."""
+    import celery_replies
+
+    best = min(_timed(celery_replies.spin, 100_000) for _ in range(5))
+    return int(100_000 * ms / 1000 / best)
+
+
+def _timed(fn: Any, arg: int) -> float:
+    began = time.perf_counter()
+    fn(arg)
+    return time.perf_counter() - began
+
+
+# ------------------------------------------------------------------ part 1: added latency
+
+
+@contextmanager
+def one_call(sim: Simulator, handler: Any) -> Iterator[Any]:
+    client = voicesync.Client(url=sim.url)
+    client.connect(timeout=10.0)
+    agent = client.agent("latency")
+    agent.on("turn.end", handler)
+    agent.wait_ready(10.0)
+    try:
+        yield sim.start_call(agent.id)
+    finally:
+        client.close()
+
+
+def turn_to_first_chunk(sim: Simulator, offloader: Offloader | None, turns: int) -> list[float]:
+    import celery_replies
+
+    samples: list[float] = []
+    handles: list[tuple[float, Any]] = []
+
+    def in_process(turn: voicesync.Turn, call: voicesync.Call) -> None:
+        began = time.monotonic()
+        with call.reply_stream(turn) as stream:
+            stream.write("word0 ")
+            samples.append((time.monotonic() - began) * 1000)
+            for token in celery_replies.tokens(4):
+                stream.write(token)
+
+    def offloaded(turn: voicesync.Turn, call: voicesync.Call) -> None:
+        began = time.monotonic()
+        assert offloader is not None
+        handles.append((began, offloader.offload(turn, call, celery_replies.quick)))
+
+    with one_call(sim, in_process if offloader is None else offloaded) as call:
+        for i in range(turns):
+            call.say(f"turn {i}")
+            call.wait_reply(10.0)
+    for began, handle in handles:
+        handle.wait(5.0)
+        if handle.first_chunk_at is not None:
+            samples.append((handle.first_chunk_at - began) * 1000)
+    return samples
+
+
+def barge_in_to_worker(sim: Simulator, offloader: Offloader, rdb: Any,
+                       rounds: int) -> tuple[list[float], list[float]]:
+    import celery_replies
+
+    aborted: list[float] = []
+    closed: list[float] = []
+    turns: list[tuple[voicesync.Turn, voicesync.Call]] = []
+    got = threading.Condition()
+
+    def record(turn: voicesync.Turn, call: voicesync.Call) -> None:
+        with got:
+            turns.append((turn, call))
+            got.notify_all()
+
+    with ModelServer(tokens_per_second=50.0) as model, one_call(sim, record) as call:
+        model.script(*["Tell me. " * 200] * rounds)
+        call.say("hello")
+        with got:
+            got.wait_for(lambda: turns, 10.0)
+        turn, live = turns[0]
+        for _ in range(rounds):
+            handle = offloader.offload(turn, live, celery_replies.model, model.openai_base_url)
+            deadline = time.monotonic() + 10.0
+            while not handle.stream.text and time.monotonic() < deadline:
+                handle.wait(0.002)
+            cut = time.time()
+            handle.stream.abort("bot.interrupted")
+            key = f"bench:{handle.message_id}"
+            notes: dict[str, float] = {}
+            while len(notes) < 2 and time.monotonic() < deadline + 5.0:
+                popped = rdb.blpop([key], timeout=1)
+                if popped:
+                    kind, at = popped[1].split()
+                    notes[kind] = float(at)
+            if "aborted" in notes:
+                aborted.append((notes["aborted"] - cut) * 1000)
+            if "closed" in notes:
+                closed.append((notes["closed"] - cut) * 1000)
+    return aborted, closed
+
+
+# ------------------------------------------------------------------ part 2: CPU-heavy turns
+
+
+def heavy_run(sim: Simulator, mode: str, iterations: int, *, calls: int, turns: int,
+              window: float, redis_url: str = "") -> dict[str, Any]:
+    args = [sys.executable, str(HERE / "celery_agent.py"), sim.url, mode, str(iterations), "10"]
+    agent = subprocess.Popen(args + ([redis_url] if redis_url else []), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert agent.stdout is not None and agent.stdin is not None
+    try:
+        assert agent.stdout.readline().strip() == "ready"
+        sim.wait_agent("heavy", 10.0)
+        since = sim.mark()
+        sim_calls = [sim.start_call("heavy", from_=f"+1555{i:07d}") for i in range(calls)]
+        plan = sorted((random.uniform(0, window / turns) + k * window / turns, c)
+                      for c in sim_calls for k in range(turns))
+        began = time.monotonic()
+        for at, call in plan:
+            delay = began + at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # paces the scripted callers
+            call.say("quote please", timeout=5.0)
+        settle = time.monotonic() + 10.0
+        while time.monotonic() < settle and _open_turns(sim.frames_since(since)) > 0:
+            time.sleep(0.1)  # waiting for the last replies, bounded by `settle`
+        frames = sim.frames_since(since)
+        for call in sim_calls:
+            call.hangup()
+    finally:
+        agent.stdin.close()
+        out = agent.stdout.read()
+        agent.wait(30)
+    stats = json.loads(out.strip().splitlines()[-1])
+    latencies, lost = _turn_latencies(frames)
+    waits = stats["queue_waits_ms"]
+    return {"mode": mode, "turns": len(latencies) + lost, "lost": lost,
+            "p50": pct(latencies, 0.5), "p99": pct(latencies, 0.99),
+            "lag_p99": stats["dispatch_lag_p99_ms"],
+            "wait_p99": pct(waits, 0.99) if waits else None}
+
+
+def _turn_latencies(frames: list[Any]) -> tuple[list[float], int]:
+    asked: dict[str, int] = {}  # user message id -> turn.end sent (ns)
+    replies: dict[str, str] = {}  # reply message id -> user message id
+    first: dict[str, int] = {}
+    ended: set[str] = set()
+    for f in frames:
+        if f.direction == "out" and f.event == "turn.end":
+            asked.setdefault(str(f.get("message_id")), f.ts_ns)
+        elif f.direction == "in" and f.event == "bot.reply.stream":
+            mid, action = str(f.get("message_id")), f.get("action")
+            if action == "start":
+                replies[mid] = str(f.get("in_reply_to"))
+            elif action == "chunk" and mid in replies:
+                first.setdefault(replies[mid], f.ts_ns)
+            elif action == "end" and mid in replies:
+                ended.add(replies[mid])
+    latencies = [(first[u] - t) / 1e6 for u, t in asked.items() if u in first and u in ended]
+    return latencies, len(asked) - len(latencies)
+
+
+def _open_turns(frames: list[Any]) -> int:
+    return _turn_latencies(frames)[1]
+
+
+# ------------------------------------------------------------------ report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--pool", default="prefork", help="the workers' pool (prefork, solo)")
+    opts = parser.parse_args()
+    global POOL
+    POOL = opts.pool
+    turns1, rounds = (20, 5) if opts.quick else (200, 50)
+    calls, window = (40, 6.0) if opts.quick else (200, 15.0)
+    lines = ["# Offloading to Celery workers", "",
+             f"Machine: {os.cpu_count()} cores, load average "
+             f"{os.getloadavg()[0]:.1f} at the start.", ""]
+    with RedisServer() as redis_server:
+        os.environ[URL_ENV] = redis_server.url
+        import redis
+
+        rdb = redis.Redis.from_url(redis_server.url, decode_responses=True)
+        iterations = calibrate(20.0)
+        with Simulator(port=0, words_per_second=1000.0) as sim:
+            local = turn_to_first_chunk(sim, None, turns1)
+            with workers(redis_server.url, 2), Offloader(redis_server.url) as off:
+                remote = turn_to_first_chunk(sim, off, turns1)
+                aborted, closed = barge_in_to_worker(sim, off, rdb, rounds)
+        lines += [f"## Added latency (one call at a time, 2 {POOL} workers)", "",
+                  "| measure | p50 ms | p99 ms | goal | met |", "|---|---|---|---|---|"]
+        added50, added99 = pct(remote, .5) - pct(local, .5), pct(remote, .99) - pct(local, .99)
+        lines += [
+            f"| turn -> first chunk, in process | {pct(local, .5):.2f} | "
+            f"{pct(local, .99):.2f} | | |",
+            f"| turn -> first chunk, offloaded | {pct(remote, .5):.2f} | "
+            f"{pct(remote, .99):.2f} | | |",
+            f"| added by offloading | {added50:.2f} | {added99:.2f} | <= 2 / 5 | "
+            f"{'yes' if added50 <= 2 and added99 <= 5 else 'no'} |",
+            f"| barge-in -> worker stream aborted | {pct(aborted, .5):.2f} | "
+            f"{pct(aborted, .99):.2f} | p99 <= 10 | {'yes' if pct(aborted, .99) <= 10 else 'no'} |",
+            f"| barge-in -> provider stream closed | {pct(closed, .5):.2f} | "
+            f"{pct(closed, .99):.2f} | | |", ""]
+        rows = []
+        with Simulator(port=0, words_per_second=1000.0, record_limit=None) as sim:
+            rows.append(heavy_run(sim, "inprocess", iterations, calls=calls, turns=3,
+                                  window=window))
+            for count in (2, 4):
+                with workers(redis_server.url, count):
+                    row = heavy_run(sim, "offload", iterations, calls=calls, turns=3,
+                                    window=window, redis_url=redis_server.url)
+                    row["mode"] = f"offload, {count} workers"
+                    rows.append(row)
+        rdb.close()
+    lines += [f"## CPU-heavy turns ({calls} calls x 3 turns in {window:g} s, ~20 ms each)", "",
+              "| agent | turns | lost | p50 turn -> first chunk ms | p99 ms | "
+              "dispatch lag p99 ms | queue wait p99 ms |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        wait = f"{r['wait_p99']:.1f}" if r["wait_p99"] is not None else "-"
+        lines.append(f"| {r['mode']} | {r['turns']} | {r['lost']} | {r['p50']:.1f} | "
+                     f"{r['p99']:.1f} | {r['lag_p99']:.1f} | {wait} |")
+    halved = rows[1]["p99"] <= rows[0]["p99"] / 2
+    lines += ["", f"Goal: 2 workers cut the p99 at least in half: {'met' if halved else 'not met'}"
+              f" ({rows[0]['p99']:.1f} -> {rows[1]['p99']:.1f} ms)."]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if not opts.quick:
+        (HERE / "results" / f"celery-{POOL}.md").write_text(report)
+
+
+if __name__ == "__main__":
+    main()

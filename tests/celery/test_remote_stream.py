@@ -1,0 +1,115 @@
+"""The worker's RemoteReplyStream against a real Redis, without Celery: the ReplyStream
+contract (write/aborted/on_abort/end/with) and what it puts on the wire."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from helpers import until
+
+import voicesync
+from voicesync.celery import RemoteReplyStream
+from voicesync.celery._wire import ABORT, CallInfo, Payload, ctl_key, entries, frame
+from voicesync.celery.local import RedisServer
+
+HEARTBEAT = 0.2
+
+
+@pytest.fixture
+def rdb(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def remote(rdb: redis.Redis) -> Iterator[RemoteReplyStream]:
+    turn = voicesync.Turn(name="turn.end", call_id="CA1", raw={}, id=1, message_id="u1",
+                          text="hi", confidence=1.0, probability=1.0, latency_ms=0.0,
+                          language=None)
+    message_id = f"msg_{uuid.uuid4().hex[:12]}"  # fresh keys: the watcher reads ctl from 0
+    payload = Payload("vs-test", f"vs-test:up:{message_id}", message_id, HEARTBEAT, turn,
+                      CallInfo(id="CA1", agent_id="a"))
+    stream = RemoteReplyStream(rdb, payload).open()
+    yield stream
+    stream.end()
+
+
+def sent(rdb: redis.Redis, stream: RemoteReplyStream) -> list[tuple[str, str]]:
+    up = f"vs-test:up:{stream.message_id}"
+    return [(kind, text) for _, (_, kind, text) in entries(rdb.xrange(up)) if kind != "beat"]
+
+
+def abort_from_socket(rdb: redis.Redis, stream: RemoteReplyStream, reason: str) -> None:
+    rdb.xadd(ctl_key("vs-test", stream.message_id), frame(stream.message_id, ABORT, reason))
+
+
+def test_chunks_go_up_in_order_and_end_once(rdb, remote: RemoteReplyStream) -> None:
+    with remote:
+        assert remote.write("Hello ") and remote.write("") and remote.write("world")
+    assert not remote.end()
+    assert sent(rdb, remote) == [("start", ""), ("chunk", "Hello "), ("chunk", "world"),
+                                 ("end", "")]
+    assert remote.text == "Hello world" and remote.ended and not remote.aborted
+    with pytest.raises(voicesync.ReplyStreamClosedError):
+        remote.write("more")
+
+
+def test_an_abort_from_the_socket_process_sets_aborted_and_runs_the_callbacks(
+        rdb, remote: RemoteReplyStream) -> None:
+    ran: list[str] = []
+    remote.on_abort(lambda s: ran.append(threading.current_thread().name))
+    assert not remote.aborted and not remote.wait_aborted(0.01)
+    abort_from_socket(rdb, remote, "bot.interrupted")
+    assert remote.aborted.wait(2.0) and bool(remote.aborted)
+    assert remote.abort_reason == "bot.interrupted"
+    assert ran == [f"voicesync-remote-{remote.message_id}"]
+    assert remote.write("late") is False
+    late: list[object] = []
+    remote.on_abort(late.append)  # already aborted: runs at once, here
+    assert late == [remote]
+    assert not remote.end()
+    assert sent(rdb, remote) == [("start", "")]  # nothing echoed back
+
+
+def test_an_exception_in_the_block_aborts_with_error_and_propagates(
+        rdb, remote: RemoteReplyStream) -> None:
+    with pytest.raises(RuntimeError), remote:
+        remote.write("Let me")
+        raise RuntimeError("boom")
+    assert remote.abort_reason == "error"
+    assert sent(rdb, remote)[-1] == ("abort", "error")
+
+
+def test_pipe_stops_and_closes_the_generator_on_abort(rdb, remote: RemoteReplyStream) -> None:
+    closed = threading.Event()
+
+    def tokens() -> Iterator[str]:
+        try:
+            yield "one "
+            abort_from_socket(rdb, remote, "turn.continued")
+            remote.aborted.wait(2.0)
+            yield "two "
+        finally:
+            closed.set()
+
+    assert remote.pipe(tokens()) == "one "
+    assert closed.is_set() and remote.abort_reason == "turn.continued"
+
+
+def test_a_busy_task_still_heartbeats(rdb, remote: RemoteReplyStream) -> None:
+    up = f"vs-test:up:{remote.message_id}"
+    until(lambda: sum(1 for _, (_, k, _) in entries(rdb.xrange(up)) if k == "beat") >= 2,
+          5 * HEARTBEAT + 2.0, "two heartbeats")
+
+
+def test_a_finished_reply_leaves_only_expiring_keys(rdb, remote: RemoteReplyStream) -> None:
+    with remote:
+        remote.write("bye")
+    ctl = ctl_key("vs-test", remote.message_id)
+    until(lambda: rdb.exists(ctl), 2.0, "the watcher's wake-up entry")
+    assert 0 < rdb.ttl(ctl) <= 3600
