@@ -53,8 +53,10 @@ class FrameLog:
     meaningful even after old frames fall off the front of a bounded log.
     """
 
-    def __init__(self, limit: int | None = 100_000, *, enabled: bool = True) -> None:
+    def __init__(self, limit: int | None = 100_000, *, enabled: bool = True,
+                 now_ns: Callable[[], int] = time.monotonic_ns) -> None:
         self.enabled = enabled
+        self._now_ns = now_ns  # the simulator clock's: virtual time in virtual mode
         self._frames: deque[Frame] = deque(maxlen=limit)
         self._base = 0
         self._cond = threading.Condition()
@@ -63,7 +65,7 @@ class FrameLog:
             raw: str | None = None) -> None:
         if not self.enabled:
             return
-        frame = Frame(time.monotonic_ns(), direction, conn_id, data, raw)
+        frame = Frame(self._now_ns(), direction, conn_id, data, raw)
         with self._cond:
             if self._frames.maxlen is not None and len(self._frames) == self._frames.maxlen:
                 self._base += 1
