@@ -15,6 +15,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("voicesync.__main__:sim_main", "run the local platform simulator in the foreground"),
     "demo": ("voicesync.demo:main", "run a scripted call against the simulator"),
     "console": ("voicesync.console:main", "talk to an agent from the terminal"),
+    "test": ("voicesync.scenarios._cli:main", "run scenario files (YAML) against your agents"),
+    "call": ("voicesync.scenarios._remote:main", "play the caller on a running simulator"),
 }
 
 
@@ -40,6 +42,8 @@ def sim_main(argv: Sequence[str]) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="real seconds per simulated second for limits (default 1)")
     parser.add_argument("--api-key", default=None, help="require this API key (default: any)")
+    parser.add_argument("--control-port", type=int, default=8766,
+                        help="control API port (default 8766; 0 = any; -1 = off)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every frame")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -57,12 +61,20 @@ def sim_main(argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"voicesync sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    control = None
+    if args.control_port >= 0:
+        from voicesync.sim._control import ControlServer
+
+        control = ControlServer(sim, args.host, args.control_port).start()
+        print(f"control API on {control.url} (docs/testing.md)", flush=True)
     print(f"voicesync simulator on {sim.url} (REST {sim.http_url}); Ctrl-C to stop", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         print("stopping", flush=True)
     finally:
+        if control is not None:
+            control.stop()
         sim.stop()
     return 0
 

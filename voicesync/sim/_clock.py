@@ -59,6 +59,7 @@ class Clock:
         self.virtual = virtual
         self._offset = 0.0  # seconds jumped over (virtual mode); only grows
         self._holds = 0
+        self._firing = False
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -117,6 +118,21 @@ class Clock:
             self._offset += max(0.0, seconds)
             self._cond.notify_all()
 
+    def settle(self, timeout: float) -> None:
+        """Wait until every timer due by now has run (after `advance()`). Any thread.
+
+        Raises:
+            TimeoutError: they did not within `timeout` real seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._stopping and (self._firing or (
+                    self._heap and self._heap[0][0] <= self.now() and not self._holds)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"the clock's due timers did not run within {timeout:g} s")
+                self._cond.wait(remaining)
+
     def hold(self) -> None:
         """Fire nothing until `release()`: a test sets up its triggers without a race."""
         with self._cond:
@@ -143,6 +159,9 @@ class Clock:
                         self._cond.wait()
                         continue
                     due, _, head = self._heap[0]
+                    if head.cancelled:  # never jump the clock to a cancelled timer
+                        heapq.heappop(self._heap)
+                        continue
                     delay = due - self.now()
                     if delay > 0 and self.virtual and head.skippable:
                         self._offset += delay
@@ -153,9 +172,13 @@ class Clock:
                 if self._stopping:
                     return
                 _, _, timer = heapq.heappop(self._heap)
-            if timer.cancelled:
-                continue
+                self._firing = True
             try:
-                timer.fn()
+                if not timer.cancelled:
+                    timer.fn()
             except Exception:
                 logger.exception("simulator timer failed")
+            finally:
+                with self._cond:
+                    self._firing = False
+                    self._cond.notify_all()

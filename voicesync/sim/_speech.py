@@ -213,6 +213,8 @@ class Speaker:
                             start_time=round(offset, 3),
                             end_time=round(offset + self._interval, 3))
             self._host.on_word(msg)
+            if self.playing is not msg:
+                return  # interrupted from on_word (a scripted barge-in): no next word
             self._due += self._interval
             self._timer = self._clock.at(self._due, lambda: self._locked_tick(msg), skippable=True)
         elif msg.closed:

@@ -1,0 +1,122 @@
+"""`python -m voicesync call`: play the caller on a running simulator, through its control API.
+
+Standard library only (and no `voicesync.sim`): the same HTTP/JSON any other language
+would use. `RemoteSim` is the tiny client; `main` is the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:8766"
+
+
+class RemoteError(Exception):
+    """The control API answered with an error status; `status` is the HTTP code."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+class RemoteSim:
+    """A client for a simulator's control API. Any thread; each method is one request."""
+
+    def __init__(self, url: str = DEFAULT_URL, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as answer:
+                return json.loads(answer.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
+            raise RemoteError(exc.code, str(detail)) from None
+
+    def start_call(self, agent: str | None = None, *, from_: str = "+15550001111",
+                   to: str | None = None) -> Any:
+        return self.request("POST", "/v1/calls", {"agent": agent, "from": from_, "to": to})
+
+    def act(self, call_id: str, action: str, **body: Any) -> Any:
+        """POST /v1/calls/<id>/<action> (say, barge_in, press, hangup, wait)."""
+        return self.request("POST", f"/v1/calls/{call_id}/{action}", body)
+
+    def call(self, call_id: str) -> Any:
+        return self.request("GET", f"/v1/calls/{call_id}")
+
+    def frames(self, call_id: str, since: int = 0) -> Any:
+        return self.request("GET", f"/v1/calls/{call_id}/frames?since={since}")
+
+
+class _Ordered(argparse.Action):
+    """Keeps --say/--press/--barge-in in the order given."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        steps = getattr(namespace, "steps", None) or []
+        steps.append((self.dest, values))
+        namespace.steps = steps
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="voicesync call",
+        description="call an agent on a running `voicesync sim` and play the caller")
+    parser.add_argument("agent", nargs="?", help="the agent id (or use --to NUMBER)")
+    parser.add_argument("--url", default=DEFAULT_URL,
+                        help=f"the simulator's control API (default {DEFAULT_URL})")
+    parser.add_argument("--to", help="call this number instead of naming the agent")
+    parser.add_argument("--from", dest="from_", default="+15550001111", help="caller id")
+    parser.add_argument("--say", action=_Ordered, help="a caller line (repeatable)")
+    parser.add_argument("--barge-in", action=_Ordered,
+                        help="a line spoken over the bot's answer to the previous one")
+    parser.add_argument("--press", action=_Ordered, help="keypad digits")
+    parser.add_argument("--keep", action="store_true", help="do not hang up at the end")
+    parser.add_argument("--json", action="store_true", help="print the final call as JSON")
+    args = parser.parse_args(argv)
+    if not args.agent and not args.to:
+        parser.error("name the agent, or give --to NUMBER")
+    sim = RemoteSim(args.url)
+    try:
+        call = sim.start_call(args.agent, from_=args.from_, to=args.to)
+        shown = _show(call, 0, args.json)
+        for kind, value in getattr(args, "steps", None) or []:
+            if call["status"] != "active":
+                break
+            if kind == "say":
+                call = sim.act(call["call_id"], "say", text=value)
+            elif kind == "barge_in":
+                call = sim.act(call["call_id"], "barge_in", text=value, after_words=2)
+            else:
+                call = sim.act(call["call_id"], "press", digits=value)
+                call = sim.act(call["call_id"], "wait", **{"for": "reply"})
+            shown = _show(call, shown, args.json)
+        if not args.keep and call["status"] == "active":
+            call = sim.act(call["call_id"], "hangup")
+    except (RemoteError, OSError) as exc:
+        print(f"voicesync call: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(call, indent=2))
+    else:
+        print(f"[call {call['call_id']} {call['status']}: {call['ended_reason'] or ''}]")
+    return 0
+
+
+def _show(call: dict[str, Any], shown: int, quiet: bool) -> int:
+    lines = call["transcript"]
+    if not quiet:
+        for line in lines[shown:]:
+            who = "caller" if line["speaker"] == "user" else "bot"
+            print(f"{who}: {line['text']}" + (" [cut]" if line["interrupted"] else ""))
+    return len(lines)
