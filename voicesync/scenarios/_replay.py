@@ -150,7 +150,8 @@ def replay(recording: str | Path | Sequence[Any], agent: AgentSource, *,
     divergences = []
     if compare:
         now = exchanges(result.frames)
-        for turn, (old, new) in enumerate(zip(script, now + [Exchange(None)] * len(script), strict=False)):
+        now += [Exchange(None)] * (len(script) - len(now))
+        for turn, (old, new) in enumerate(zip(script, now, strict=False)):
             if [_norm(r) for r in old.replies] != [_norm(r) for r in new.replies]:
                 divergences.append(Divergence(turn, old.line, old.replies, new.replies))
     return Replay(result, divergences)
