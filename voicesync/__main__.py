@@ -8,6 +8,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 # name -> ("module:function", one-line help). Each function takes the remaining argv and
 # returns an exit code; its module is imported only when the subcommand runs.
@@ -42,6 +43,8 @@ def sim_main(argv: Sequence[str]) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="real seconds per simulated second for limits (default 1)")
     parser.add_argument("--api-key", default=None, help="require this API key (default: any)")
+    parser.add_argument("--virtual-time", action="store_true",
+                        help="speak without waiting: the clock jumps over bot speech")
     parser.add_argument("--control-port", type=int, default=8766,
                         help="control API port (default 8766; 0 = any; -1 = off)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every frame")
@@ -55,19 +58,15 @@ def sim_main(argv: Sequence[str]) -> int:
               file=sys.stderr)
         return 2
     sim = Simulator(args.host, args.port, words_per_second=args.words_per_second,
-                    time_scale=args.time_scale, api_key=args.api_key)
+                    time_scale=args.time_scale, api_key=args.api_key,
+                    virtual_time=args.virtual_time)
     try:
         sim.start()
     except OSError as exc:
         print(f"voicesync sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    control = None
-    if args.control_port >= 0:
-        from voicesync.sim._control import ControlServer
-
-        control = ControlServer(sim, args.host, args.control_port).start()
-        print(f"control API on {control.url} (docs/testing.md)", flush=True)
     print(f"voicesync simulator on {sim.url} (REST {sim.http_url}); Ctrl-C to stop", flush=True)
+    control = _start_control(sim, args.host, args.control_port)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -77,6 +76,22 @@ def sim_main(argv: Sequence[str]) -> int:
             control.stop()
         sim.stop()
     return 0
+
+
+def _start_control(sim: Any, host: str, port: int) -> Any:
+    """The control API (voicesync.sim._control) next to the simulator, unless port < 0."""
+    if port < 0:
+        return None
+    from voicesync.sim._control import ControlServer
+
+    try:
+        control = ControlServer(sim, host, port).start()
+    except OSError as exc:
+        print(f"voicesync sim: no control API, cannot listen on {host}:{port}: {exc}",
+              file=sys.stderr)
+        return None
+    print(f"control API on {control.url} (see docs/testing.md)", flush=True)
+    return control
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,10 @@ then, in a test::
 so tests are quick; set ``voicesync_sim.words_per_second`` to change it); `voicesync_client`
 is a `voicesync.Client` connected to it, closed after the test. The simulator needs the
 ``sim`` extra. Nothing here is imported until a fixture is used.
+
+`Scenario` (from `voicesync.scenarios`) scripts a whole call without threads or waits;
+as this module is the package's pytest plugin, pytest also collects every
+``*.scenario.yaml`` file as tests (see docs/testing.md).
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from voicesync.client import Client
+from voicesync.scenarios import Scenario, ScenarioFailed
+from voicesync.scenarios._pytest import pytest_collect_file
 
 if TYPE_CHECKING:
     from voicesync.sim import Simulator
 
-__all__ = ["TEST_WORDS_PER_SECOND", "voicesync_client", "voicesync_sim"]
+__all__ = ["TEST_WORDS_PER_SECOND", "Scenario", "ScenarioFailed", "pytest_collect_file",
+           "voicesync_client", "voicesync_sim"]
 
 TEST_WORDS_PER_SECOND = 50.0
 
