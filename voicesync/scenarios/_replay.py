@@ -53,13 +53,12 @@ def write_jsonl(path: str | Path, frames: Iterable[Any]) -> Path:
 def read_recording(path: str | Path) -> list[RecordedFrame]:
     """A JSONL recording, or a captured `{"frames": [...]}` JSON file."""
     text = Path(path).read_text(encoding="utf-8")
-    if text.lstrip().startswith("{") and '"frames"' in text.split("\n", 3)[0] + text[:200]:
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict) and isinstance(doc.get("frames"), list):
-            return [_captured(i, item) for i, item in enumerate(doc["frames"])]
+    try:
+        doc = json.loads(text)  # one JSON document: the captured format
+    except ValueError:
+        doc = None  # several: JSONL
+    if isinstance(doc, dict) and isinstance(doc.get("frames"), list):
+        return [_captured(i, item) for i, item in enumerate(doc["frames"])]
     frames = []
     for line in text.splitlines():
         if line.strip():
@@ -85,6 +84,7 @@ class Exchange:
 
     line: str | None
     replies: list[str] = field(default_factory=list)
+    barge_after: int | None = None  # the line cut the bot off after this many words
 
 
 def exchanges(frames: Sequence[Any]) -> list[Exchange]:
@@ -92,8 +92,12 @@ def exchanges(frames: Sequence[Any]) -> list[Exchange]:
     after it, each message once (a platform may send a frame twice)."""
     result = [Exchange(None)]
     seen: set[tuple[str, str]] = set()
+    cut: int | None = None
     for frame in frames:
         event = frame.event
+        if (frame.direction == "out" and event == "bot.interrupted"
+                and frame.get("reason") == "user_spoke"):
+            cut = int(frame.get("words_spoken", 0))
         if frame.direction != "out" or event not in ("turn.end", "message.confirmed"):
             continue
         key = (str(event), str(frame.get("message_id") or frame.get("text")))
@@ -101,7 +105,8 @@ def exchanges(frames: Sequence[Any]) -> list[Exchange]:
             continue
         seen.add(key)
         if event == "turn.end":
-            result.append(Exchange(str(frame.get("text", ""))))
+            result.append(Exchange(str(frame.get("text", "")), barge_after=cut))
+            cut = None
         elif frame.get("text"):
             result[-1].replies.append(str(frame.get("text")))
     return result
@@ -142,10 +147,14 @@ def replay(recording: str | Path | Sequence[Any], agent: AgentSource, *,
     """
     frames = read_recording(recording) if isinstance(recording, (str, Path)) else recording
     script = exchanges(frames)
-    greeted = bool(script[0].replies)
-    built = Scenario(agent, name=scenario.pop("name", "replay"), greeting=greeted, **scenario)
+    scenario.setdefault("greeting", bool(script[0].replies))
+    built = Scenario(agent, name=scenario.pop("name", "replay"), **scenario)
     for exchange in script[1:]:
-        built.say(exchange.line or "")
+        if exchange.barge_after is None:
+            built.say(exchange.line or "")
+        else:  # cut the bot where the recorded caller did
+            built.barge_in(exchange.line or "", after_words=exchange.barge_after or None,
+                           before_first_word=exchange.barge_after == 0)
     result = built.run()
     divergences = []
     if compare:
