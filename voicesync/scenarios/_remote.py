@@ -79,7 +79,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--from", dest="from_", default="+15550001111", help="caller id")
     parser.add_argument("--say", action=_Ordered, help="a caller line (repeatable)")
     parser.add_argument("--barge-in", action=_Ordered,
-                        help="a line spoken over the bot's answer to the previous one")
+                        help="a line spoken over the bot's answer to the --say before it, "
+                             "after its third word")
     parser.add_argument("--press", action=_Ordered, help="keypad digits")
     parser.add_argument("--keep", action="store_true", help="do not hang up at the end")
     parser.add_argument("--json", action="store_true", help="print the final call as JSON")
@@ -90,13 +91,16 @@ def main(argv: Sequence[str]) -> int:
     try:
         call = sim.start_call(args.agent, from_=args.from_, to=args.to)
         shown = _show(call, 0, args.json)
-        for kind, value in getattr(args, "steps", None) or []:
-            if call["status"] != "active":
-                break
-            if kind == "say":
+        steps = getattr(args, "steps", None) or []
+        for index, (kind, value) in enumerate(steps):
+            if call["status"] != "active" or kind == "barge_in":
+                continue  # a barge-in rides on the line before it
+            after = steps[index + 1] if index + 1 < len(steps) else ("", "")
+            if kind == "say" and after[0] == "barge_in":
+                call = sim.act(call["call_id"], "say", text=value,
+                               barge_in={"text": after[1], "after_words": 3})
+            elif kind == "say":
                 call = sim.act(call["call_id"], "say", text=value)
-            elif kind == "barge_in":
-                call = sim.act(call["call_id"], "barge_in", text=value, after_words=2)
             else:
                 call = sim.act(call["call_id"], "press", digits=value)
                 call = sim.act(call["call_id"], "wait", **{"for": "reply"})

@@ -6,11 +6,13 @@ raise `TimeoutError` when it passes; nothing here sleeps.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from voicesync.sim._call import CallCore, TranscriptLine
+from voicesync.sim._speech import BotMessage
 from voicesync.sim._util import JsonDict
 
 T = TypeVar("T")
@@ -144,6 +146,30 @@ class SimCall:
             self._wait(lambda: self._spoken_words() >= after_words, timeout,
                        f"the bot to speak {after_words} word(s)")
             return core.user_turn(text)
+
+    def arm_barge_in(self, text: str, *, after_words: int = 1) -> threading.Event:
+        """Barge in on the bot's next (or current) message the moment its `after_words`-th
+        word is spoken, and return an Event set once it did.
+
+        Unlike `barge_in`, nothing waits: the simulator says `text` under its lock as that
+        word goes out, so the point is exact at any pace (also on the virtual clock). Arm
+        it before the line whose answer it should cut.
+        """
+        core = self._core
+        fired = threading.Event()
+
+        def watch(what: str, msg: BotMessage) -> None:
+            if len(msg.spoken) >= after_words and not fired.is_set():
+                core.watchers.remove(watch)
+                if core.status == "active":
+                    core.user_turn(text)
+                fired.set()
+
+        with core.lock:
+            core.watchers.append(watch)
+            if core.speaker.playing is not None:
+                watch("word", core.speaker.playing)
+        return fired
 
     def continue_turn(self, text: str) -> str:
         """The caller keeps talking after `turn.end` (§9.5 continuation); returns the new id."""
