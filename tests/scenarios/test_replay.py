@@ -8,8 +8,8 @@ from typing import Any
 from scenario_agents import Echo
 
 import voicesync
-from voicesync.scenarios import Scenario
-from voicesync.scenarios._replay import exchanges, read_recording, replay
+from voicesync.scenarios import Scenario, read_recording, replay
+from voicesync.scenarios._replay import exchanges
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "ev-replay.json"
 MARAVILLA = ("Hello! Thanks for calling Maravilla Cleaners. How can I help you with your "

@@ -24,6 +24,7 @@ from voicesync.scenarios._caller import Context
 from voicesync.scenarios._files import find, load
 from voicesync.scenarios._judge import Verdict, judge, judge_name
 from voicesync.scenarios._measure import Spoken, Timing
+from voicesync.scenarios._replay import Divergence, Replay, read_recording, replay, write_jsonl
 from voicesync.scenarios._run import Result, ScenarioFailed, run
 from voicesync.scenarios._spec import (
     BargeIn,
@@ -38,6 +39,7 @@ from voicesync.scenarios._spec import (
     WaitEnd,
 )
 
-__all__ = ["BargeIn", "Context", "Do", "Expect", "Hangup", "Hear", "Press", "Result", "Say",
-           "Scenario", "ScenarioFailed", "Silence", "Spoken", "Timing", "Verdict", "WaitEnd",
-           "find", "judge", "judge_name", "load", "run"]
+__all__ = ["BargeIn", "Context", "Divergence", "Do", "Expect", "Hangup", "Hear", "Press",
+           "Replay", "Result", "Say", "Scenario", "ScenarioFailed", "Silence", "Spoken", "Timing",
+           "Verdict", "WaitEnd", "find", "judge", "judge_name", "load", "read_recording",
+           "replay", "run", "write_jsonl"]
