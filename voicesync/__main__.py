@@ -65,9 +65,12 @@ def sim_main(argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"voicesync sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    print(f"voicesync simulator on {sim.url} (REST {sim.http_url}); Ctrl-C to stop", flush=True)
     control = _start_control(sim, args.host, args.control_port)
-    try:
+    try:  # Ctrl-C may come as soon as the first line is out
+        print(f"voicesync simulator on {sim.url} (REST {sim.http_url}); Ctrl-C to stop",
+              flush=True)
+        if control is not None:
+            print(f"control API on {control.url} (see docs/testing.md)", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         print("stopping", flush=True)
@@ -86,11 +89,10 @@ def _start_control(sim: Any, host: str, port: int) -> Any:
 
     try:
         control = ControlServer(sim, host, port).start()
-    except OSError as exc:
+    except OSError as exc:  # e.g. a second simulator on the default port: serve without it
         print(f"voicesync sim: no control API, cannot listen on {host}:{port}: {exc}",
               file=sys.stderr)
         return None
-    print(f"control API on {control.url} (see docs/testing.md)", flush=True)
     return control
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from voicesync.errors import ConfigurationError
 from voicesync.scenarios._files import find, load
+from voicesync.scenarios._remote import _err, _out
 from voicesync.scenarios._run import Result, run
 from voicesync.scenarios._spec import Scenario
 
@@ -40,12 +40,12 @@ def main(argv: Sequence[str]) -> int:
     try:
         scenarios = [s for path in find(args.paths) for s in load(path)]
     except ConfigurationError as exc:
-        print(f"voicesync test: {exc}", file=sys.stderr)
+        _err(f"voicesync test: {exc}")
         return 2
     if args.k:
         scenarios = [s for s in scenarios if args.k in s.name]
     if not scenarios:
-        print("voicesync test: no scenarios found", file=sys.stderr)
+        _err("voicesync test: no scenarios found")
         return 2
     for scenario in scenarios:
         scenario.virtual_time = scenario.virtual_time and not args.real_time
@@ -55,7 +55,7 @@ def main(argv: Sequence[str]) -> int:
                             thread_name_prefix="voicesync-scenario") as pool:
         results = list(pool.map(run, runs))
     elapsed = time.monotonic() - started
-    _print(scenarios, results, args.repeat, args.verbose)
+    _summary(scenarios, results, args.repeat, args.verbose)
     if args.record:
         folder = Path(args.record)
         folder.mkdir(parents=True, exist_ok=True)
@@ -65,12 +65,12 @@ def main(argv: Sequence[str]) -> int:
     if args.junit_xml:
         write_junit(args.junit_xml, results, elapsed)
     failed = sum(not r.ok for r in results)
-    print(f"{len(results) - failed} passed, {failed} failed, {len(results)} runs "
+    _out(f"{len(results) - failed} passed, {failed} failed, {len(results)} runs "
           f"in {elapsed:.2f} s")
     return 1 if failed else 0
 
 
-def _print(scenarios: list[Scenario], results: list[Result], repeat: int,
+def _summary(scenarios: list[Scenario], results: list[Result], repeat: int,
            verbose: bool) -> None:
     by_name: dict[int, list[Result]] = {}
     for result in results:
@@ -82,17 +82,17 @@ def _print(scenarios: list[Scenario], results: list[Result], repeat: int,
         first_bad = next((r for r in mine if not r.ok), None)
         if repeat > 1:
             mark = "ok" if passed == len(mine) else ("FLAKY" if passed else "FAILED")
-            print(f"{mark:6} {scenario.name} ({passed}/{len(mine)} passed)")
+            _out(f"{mark:6} {scenario.name} ({passed}/{len(mine)} passed)")
             if 0 < passed < len(mine):
                 flaky.append(scenario.name)
         else:
-            print(f"{'ok' if passed else 'FAILED':6} {scenario.name}")
+            _out(f"{'ok' if passed else 'FAILED':6} {scenario.name}")
         if first_bad is not None:
-            print("\n".join("       " + line for line in first_bad.report().splitlines()[1:]))
+            _out("\n".join("       " + line for line in first_bad.report().splitlines()[1:]))
         elif verbose and mine:
-            print("\n".join("       " + line for line in mine[0].text().splitlines()))
+            _out("\n".join("       " + line for line in mine[0].text().splitlines()))
     if repeat > 1:
-        print(f"flaky: {len(flaky)}" + (f" ({', '.join(flaky)})" if flaky else ""))
+        _out(f"flaky: {len(flaky)}" + (f" ({', '.join(flaky)})" if flaky else ""))
 
 
 def write_junit(path: str | Path, results: list[Result], elapsed: float) -> None:

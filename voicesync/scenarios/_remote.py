@@ -108,12 +108,12 @@ def main(argv: Sequence[str]) -> int:
         if not args.keep and call["status"] == "active":
             call = sim.act(call["call_id"], "hangup")
     except (RemoteError, OSError) as exc:
-        print(f"voicesync call: {exc}", file=sys.stderr)
+        _err(f"voicesync call: {exc}")
         return 1
     if args.json:
-        print(json.dumps(call, indent=2))
+        _out(json.dumps(call, indent=2))
     else:
-        print(f"[call {call['call_id']} {call['status']}: {call['ended_reason'] or ''}]")
+        _out(f"[call {call['call_id']} {call['status']}: {call['ended_reason'] or ''}]")
     return 0
 
 
@@ -122,5 +122,13 @@ def _show(call: dict[str, Any], shown: int, quiet: bool) -> int:
     if not quiet:
         for line in lines[shown:]:
             who = "caller" if line["speaker"] == "user" else "bot"
-            print(f"{who}: {line['text']}" + (" [cut]" if line["interrupted"] else ""))
+            _out(f"{who}: {line['text']}" + (" [cut]" if line["interrupted"] else ""))
     return len(lines)
+
+
+def _out(text: str) -> None:  # the command lines' output (library code never print()s)
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
