@@ -46,3 +46,8 @@ class Rambler(Echo):
             return
         call.say("As I was saying, the robot loved the sea.")
         call.reply(f"You said: {turn.text}")
+
+
+def press_two(ctx: Any) -> None:
+    """A Python hook step for scenario files (`- python: press_two`)."""
+    ctx.call.press("2")

@@ -86,6 +86,25 @@ def test_repeat_reports_flaky_scenarios(tmp_path: Path, capsys: pytest.CaptureFi
     assert len(list((tmp_path / "rec").glob("echo.*.jsonl"))) == 20
 
 
+def test_a_file_can_call_a_python_hook_and_place_the_call(tmp_path: Path) -> None:
+    write(tmp_path, "hook.yaml", f"""
+        agent: {AGENTS}:Echo
+        words_per_second: 10
+        call: {{from: "+15550002222", metadata: {{crm: 7}}}}
+        steps:
+          - python: press_two
+          - say: done
+            wait: false
+          - hear: "You said: done"
+          - hangup
+        expect: {{digits: "2", outcome: caller_hangup}}
+        """)
+    [scenario] = load(tmp_path / "hook.yaml")
+    result = scenario.run().check()
+    started = next(f for f in result.frames if f.event == "call.started")
+    assert started.get("from") == "+15550002222" and started.get("metadata") == {"crm": 7}
+
+
 def test_bad_files_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(tmp_path, "bad.yaml", "agent: x.py:A\nsteps:\n  - shout: hi\n")
     assert main([str(tmp_path / "bad.yaml")]) == 2
