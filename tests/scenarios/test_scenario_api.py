@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from scenario_agents import STORY, Echo, Rambler, Slow
 
-from voicesync.scenarios import Context, Scenario, ScenarioFailed
+from voicesync.scenarios import Context, Scenario, ScenarioFailed, load
 
 
 def cut_line(result: Any) -> str:
@@ -150,3 +151,12 @@ def test_the_stand_in_judge_says_which_judge_ran(monkeypatch: pytest.MonkeyPatch
         judge=["the agent confirmed 'Saturday'"]).run()
     assert bad.failures == ["judge (stand-in) failed \"the agent confirmed 'Saturday'\": "
                             "never heard ['Saturday']"]
+
+
+def test_a_barge_in_during_a_tool_call_cuts_the_answer_with_its_result() -> None:
+    root = Path(__file__).resolve().parents[2]
+    [scenario] = load(root / "examples" / "scenarios" / "13-barge-in-during-tool.scenario.yaml")
+    result = scenario.run().check()
+    assert [c["name"] for c in result.tool_calls] == ["book_table"]
+    assert [m.text for m in result.heard][1:] == [
+        "No problem, I will move it to Saturday at the same time."]

@@ -54,11 +54,15 @@ class _Barge:
         self._timer: Any = None
         words = step.after_words
         self._words = words if words is not None else (
-            None if step.after_ms is not None or step.before_first_word else 2)
+            None if step.after_ms is not None or step.before_first_word or step.during_tool
+            else 2)
 
     def arm(self, *, now: bool = True) -> None:
         """Watch the bot's speech; `now` also judges the message playing at this moment."""
         core = self._core
+        if self.step.during_tool:
+            self._caller.tool_hooks.append(self._tool_ran)
+            return
         with core.lock:
             core.watchers.append(self._watch)
             playing = core.speaker.playing
@@ -77,6 +81,17 @@ class _Barge:
             self._timer = clock.at(msg.started + step.after_ms / 1000,
                                    lambda: self._timed(msg), skippable=True)
 
+    def _unhook(self) -> None:
+        if self._watch in self._core.watchers:
+            self._core.watchers.remove(self._watch)
+        if self._tool_ran in self._caller.tool_hooks:
+            self._caller.tool_hooks.remove(self._tool_ran)
+
+    def _tool_ran(self) -> None:
+        with self._core.lock:
+            if not self.fired.is_set():
+                self._fire()
+
     def _timed(self, msg: Any) -> None:
         with self._core.lock:
             if self._core.speaker.playing is msg and not self.fired.is_set():
@@ -86,7 +101,7 @@ class _Barge:
 
     def _fire(self) -> None:
         core = self._core
-        core.watchers.remove(self._watch)
+        self._unhook()
         self.chained = self._then()  # armed before the line, so it cannot miss the answer
         if core.status == "active":
             core.user_turn(self.step.text)
@@ -96,8 +111,7 @@ class _Barge:
 
     def disarm(self) -> None:
         with self._core.lock:
-            if self._watch in self._core.watchers:
-                self._core.watchers.remove(self._watch)
+            self._unhook()
 
 
 class Caller:
@@ -105,7 +119,8 @@ class Caller:
     step that fails."""
 
     def __init__(self, sim: Any, call: Any, timeout: float, context: Context,
-                 resolve: Callable[[str], Callable[[Any], object]]) -> None:
+                 resolve: Callable[[str], Callable[[Any], object]], *,
+                 tool_hooks: list[Callable[[], None]] | None = None) -> None:
         self.sim = sim
         self.call = call
         self.core = call._core
@@ -113,6 +128,8 @@ class Caller:
         self.context = context
         self.mark = 0  # transcript length at the last caller action
         self.caller_hung_up = False
+        # Called (model server thread) when the agent asks the model to go on after a tool.
+        self.tool_hooks = tool_hooks if tool_hooks is not None else []
         self._resolve = resolve
 
     def play(self, steps: Sequence[Step], *, greeted: bool,
@@ -245,6 +262,8 @@ def _point(step: BargeIn) -> str:
         return "before the first word"
     if step.after_ms is not None:
         return f"after {step.after_ms:g} ms of speech"
+    if step.during_tool:
+        return "during a tool call"
     return f"after {step.after_words if step.after_words is not None else 2} word(s)"
 
 

@@ -83,6 +83,7 @@ def run(scenario: Scenario) -> Result:
     from voicesync.sim import Simulator
 
     result = Result(scenario)
+    tool_hooks: list[Callable[[], None]] = []
     started = time.monotonic()
     sim = Simulator(words_per_second=scenario.words_per_second,
                     virtual_time=scenario.virtual_time, model=bool(scenario.stand_in))
@@ -93,13 +94,14 @@ def run(scenario: Scenario) -> Result:
         agent, module = make_agent(scenario.agent, scenario.agent_args, base)
         if sim.model is not None:
             wire_stand_in(agent, sim)
-            sim.model.script(*(_reply(r) for r in scenario.stand_in))
+            sim.model.responder = _Script(scenario.stand_in, tool_hooks)
         client = Client(api_key="voicesync-scenario", url=sim.url, ping_interval=5.0,
                         ping_timeout=30.0)
         client.add_agent(agent)
         client.connect(scenario.timeout)
         agent.wait_ready(scenario.timeout)
-        _play(scenario, sim, agent, result, lambda ref: hook(module, ref, base))
+        _play(scenario, sim, agent, result, lambda ref: hook(module, ref, base),
+              tool_hooks=tool_hooks)
     except StepFailed as exc:
         result.failures.append(str(exc))
     except Exception as exc:  # the agent or the setup broke: a failed run, with the reason
@@ -113,7 +115,8 @@ def run(scenario: Scenario) -> Result:
 
 
 def _play(scenario: Scenario, sim: Any, agent: Any, result: Result,
-          resolve: Callable[[str], Callable[[Any], object]]) -> None:
+          resolve: Callable[[str], Callable[[Any], object]], *,
+          tool_hooks: list[Callable[[], None]]) -> None:
     spec = scenario.call
     outbound = spec.get("direction") == "outbound"
     greeted = scenario.greeting if scenario.greeting is not None else (
@@ -131,7 +134,7 @@ def _play(scenario: Scenario, sim: Any, agent: Any, result: Result,
         call = _place(scenario, sim, agent, outbound)
         result.call_id = call.call_id
         caller = Caller(sim, call, scenario.timeout,
-                        Context(sim, call, agent, scenario), resolve)
+                        Context(sim, call, agent, scenario), resolve, tool_hooks=tool_hooks)
         if call.status == "active":
             try:
                 caller.play(scenario.steps, greeted=greeted, release=release)
@@ -295,6 +298,29 @@ def _outcome(sim: Any, call: Any, caller_hung_up: bool) -> str:
     if reason == "hangup":
         return "caller_hangup" if caller_hung_up else "agent_hangup"
     return str(reason or call.status)
+
+
+class _Script:
+    """The stand-in model's replies, in order; a request that follows a reply with tool
+    calls (the agent ran them and asks the model to go on) first fires `tool_hooks`."""
+
+    def __init__(self, replies: list[Any], tool_hooks: list[Callable[[], None]]) -> None:
+        self._replies = [_reply(r) for r in replies]
+        self._hooks = tool_hooks
+        self._after_tools = False
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any) -> Any:
+        from voicesync.sim.model import default_reply
+
+        with self._lock:
+            after_tools = self._after_tools
+            reply = self._replies.pop(0) if self._replies else default_reply(request)
+            self._after_tools = bool(getattr(reply, "tool_calls", ()))
+        if after_tools:
+            for hook in list(self._hooks):
+                hook()
+        return reply
 
 
 def _reply(raw: Any) -> Any:

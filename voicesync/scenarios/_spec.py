@@ -26,9 +26,11 @@ class Say:
 class BargeIn:
     """Talk over the bot's next (or current) message at an exact point of its speech.
 
-    Exactly one of: `after_words` spoken words, `after_ms` of its speech, or
-    `before_first_word` (as soon as it starts). The point is exact: the simulator
-    triggers it under its lock as the word is spoken, so it never races the speech.
+    Exactly one of: `after_words` spoken words, `after_ms` of its speech,
+    `before_first_word` (as soon as it starts), or `during_tool` (once the agent ran a
+    tool the stand-in model asked for, before the model's answer with its result). The
+    point is exact: the simulator triggers it under its lock as the word is spoken (or
+    as the model is asked to go on), so it never races the speech.
     """
 
     text: str
@@ -36,6 +38,7 @@ class BargeIn:
     after_ms: float | None = None
     before_first_word: bool = False
     wait: bool = True
+    during_tool: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,8 @@ class Scenario:
 
     def barge_in(self, text: str, *, after_words: int | None = None,
                  after_ms: float | None = None, before_first_word: bool = False,
-                 wait: bool = True) -> Scenario:
-        step = BargeIn(text, after_words, after_ms, before_first_word, wait)
+                 during_tool: bool = False, wait: bool = True) -> Scenario:
+        step = BargeIn(text, after_words, after_ms, before_first_word, wait, during_tool)
         _check_barge(step)
         self.steps.append(step)
         return self
@@ -189,10 +192,11 @@ class Scenario:
 
 
 def _check_barge(step: BargeIn) -> None:
-    chosen = [step.after_words is not None, step.after_ms is not None, step.before_first_word]
+    chosen = [step.after_words is not None, step.after_ms is not None, step.before_first_word,
+              step.during_tool]
     if sum(chosen) > 1:
         raise ConfigurationError(
-            "a barge-in takes one of after_words, after_ms or before_first_word")
+            "a barge-in takes one of after_words, after_ms, before_first_word or during_tool")
 
 
 # -- from a mapping (a YAML document) ----------------------------------------------------
@@ -250,7 +254,8 @@ def _step(raw: Any, where: str, hooks: Mapping[str, Callable[[Any], object]]) ->
         return Say(str(value), wait)
     if kind == "barge_in":
         step = BargeIn(str(value), _opt_int(raw.get("after_words")),
-                       _opt_float(raw.get("after_ms")), bool(raw.get("before_first_word")), wait)
+                       _opt_float(raw.get("after_ms")), bool(raw.get("before_first_word")), wait,
+                       bool(raw.get("during_tool")))
         _check_barge(step)
         return step
     if kind == "hear":
