@@ -88,3 +88,22 @@ def test_the_call_command_plays_the_caller(standalone: tuple[str, str]) -> None:
         "bot: Once upon a [cut]", "caller: Stop", "bot: You said: Stop.",
         proc.stdout.splitlines()[-1]]
     assert re.fullmatch(r"\[call CA\w+ ended: hangup\]", proc.stdout.splitlines()[-1])
+
+
+def test_console_attaches_to_a_running_simulator(standalone: tuple[str, str]) -> None:
+    ws, control = standalone
+    client = voicesync.Client(api_key="any", url=ws)
+    try:
+        client.add_agent(Echo())
+        client.connect(10)
+        proc = subprocess.run([sys.executable, "-m", "voicesync", "console", "--url", control,
+                               "echo"], input="Hello there\n/press 1\n/hangup\n",
+                              capture_output=True, text=True, timeout=60, check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        client.close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:3] == [f"bot: {Echo.greeting}", "caller: Hello there",
+                         "bot: You said: Hello there."]
+    assert re.fullmatch(r"\[call CA\w+ ended: hangup\]", lines[-1])

@@ -11,7 +11,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:8766"
@@ -114,6 +114,33 @@ def main(argv: Sequence[str]) -> int:
         _out(json.dumps(call, indent=2))
     else:
         _out(f"[call {call['call_id']} {call['status']}: {call['ended_reason'] or ''}]")
+    return 0
+
+
+def console(url: str, agent: str, *, from_: str = "+15550001111", to: str | None = None,
+            lines: Iterable[str] | None = None) -> int:
+    """`voicesync console --url`: be the caller of an agent registered on a running
+    simulator, typing lines (``/press 12``, ``/hangup``); each answer prints once spoken."""
+    sim = RemoteSim(url)
+    try:
+        call = sim.start_call(agent, from_=from_, to=to)
+        shown = _show(call, 0, False)
+        for raw in sys.stdin if lines is None else lines:
+            text, cid = raw.strip(), call["call_id"]
+            if call["status"] != "active" or text == "/hangup":
+                break
+            if text.startswith("/press"):
+                call = sim.act(cid, "press", digits=text.removeprefix("/press").strip())
+                call = sim.act(cid, "wait", **{"for": "idle"})
+            elif text:
+                call = sim.act(cid, "say", text=text)
+            shown = _show(call, shown, False)
+        if call["status"] == "active":
+            call = sim.act(call["call_id"], "hangup")
+    except (RemoteError, OSError) as exc:
+        _err(f"voicesync console: {exc}")
+        return 1
+    _out(f"[call {call['call_id']} {call['status']}: {call['ended_reason'] or ''}]")
     return 0
 
 
