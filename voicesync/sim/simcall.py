@@ -147,30 +147,6 @@ class SimCall:
                        f"the bot to speak {after_words} word(s)")
             return core.user_turn(text)
 
-    def arm_barge_in(self, text: str, *, after_words: int = 1) -> threading.Event:
-        """Barge in on the bot's next (or current) message the moment its `after_words`-th
-        word is spoken, and return an Event set once it did.
-
-        Unlike `barge_in`, nothing waits: the simulator says `text` under its lock as that
-        word goes out, so the point is exact at any pace (also on the virtual clock). Arm
-        it before the line whose answer it should cut.
-        """
-        core = self._core
-        fired = threading.Event()
-
-        def watch(what: str, msg: BotMessage) -> None:
-            if len(msg.spoken) >= after_words and not fired.is_set():
-                core.watchers.remove(watch)
-                if core.status == "active":
-                    core.user_turn(text)
-                fired.set()
-
-        with core.lock:
-            core.watchers.append(watch)
-            if core.speaker.playing is not None:
-                watch("word", core.speaker.playing)
-        return fired
-
     def continue_turn(self, text: str) -> str:
         """The caller keeps talking after `turn.end` (§9.5 continuation); returns the new id."""
         with self._core.lock:
@@ -247,6 +223,30 @@ class SimCall:
             if frame is not None:
                 self._core.conn.send(frame)
             return frame is not None
+
+    def arm_barge_in(self, text: str, *, after_words: int = 1) -> threading.Event:
+        """Barge in on the bot's next (or current) message the moment its `after_words`-th
+        word is spoken, and return an Event set once it did.
+
+        Unlike `barge_in`, nothing waits: the simulator says `text` under its lock as that
+        word goes out, so the point is exact at any pace (also on the virtual clock). Arm
+        it before the line whose answer it should cut.
+        """
+        core = self._core
+        fired = threading.Event()
+
+        def watch(what: str, msg: BotMessage) -> None:
+            if len(msg.spoken) >= after_words and not fired.is_set():
+                core.watchers.remove(watch)
+                if core.status == "active":
+                    core.user_turn(text)
+                fired.set()
+
+        with core.lock:
+            core.watchers.append(watch)
+            if core.speaker.playing is not None:
+                watch("word", core.speaker.playing)
+        return fired
 
     def _spoken_words(self) -> int:
         msg = self._core.speaker.playing
