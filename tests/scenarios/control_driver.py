@@ -6,6 +6,7 @@ test written in any other language drives the simulator. Prints one JSON summary
 
 import json
 import sys
+import urllib.error
 import urllib.request
 
 BASE = sys.argv[1]
@@ -24,6 +25,13 @@ cid = call["call_id"]
 first = api("POST", f"/v1/calls/{cid}/say", {"text": "Hello there"})
 cut = api("POST", f"/v1/calls/{cid}/say",
           {"text": "Tell me a story", "barge_in": {"text": "Stop", "after_words": 3}})
+try:  # "You said: Hi." never reaches word 10: the barge-in times out and is disarmed
+    api("POST", f"/v1/calls/{cid}/say",
+        {"text": "Hi", "barge_in": {"text": "x", "after_words": 10}, "timeout": 1})
+    missed = None
+except urllib.error.HTTPError as exc:
+    missed = exc.code
+story = api("POST", f"/v1/calls/{cid}/say", {"text": "Tell me a story"})  # not cut now
 api("POST", f"/v1/calls/{cid}/press", {"digits": "12#"})
 frames = api("GET", f"/v1/calls/{cid}/frames")
 ended = api("POST", f"/v1/calls/{cid}/hangup")
@@ -36,5 +44,5 @@ print(json.dumps({
     "greeted": call["transcript"][0]["text"], "first": first["reply"], "cut": cut["reply"],
     "transcript": ended["transcript"], "status": ended["status"],
     "events": sorted({f["data"]["event"] for f in frames["frames"] if f["data"]}),
-    "late_say": late, "voicesync_imported": any(m.startswith("voicesync") for m in sys.modules),
+    "late_say": late, "missed_barge": missed, "story": story["reply"], "voicesync_imported": any(m.startswith("voicesync") for m in sys.modules),
 }))

@@ -66,6 +66,8 @@ def test_a_process_without_voicesync_plays_a_full_call(standalone: tuple[str, st
     assert {"speaker": "bot", "text": "Once upon a", "interrupted": True} in seen["transcript"]
     assert {"call.dtmf_received", "bot.interrupted", "turn.end"} <= set(seen["events"])
     assert seen["status"] == "ended" and seen["late_say"] == 409
+    assert seen["missed_barge"] == 504 and seen["story"].startswith("Once upon a time")
+    assert seen["story"].endswith("by the sea.")
 
 
 def test_the_call_command_plays_the_caller(standalone: tuple[str, str]) -> None:

@@ -125,15 +125,15 @@ class ControlServer:
             self._active(call)
             if action == "say":
                 barge = body.get("barge_in")
-                fired = None
+                barged = None
                 if isinstance(barge, dict) and barge.get("text"):  # cut the answer, exactly
-                    fired = call.arm_barge_in(str(barge["text"]),
-                                              after_words=int(barge.get("after_words", 1)))
+                    barged = call.arm_barge_in(str(barge["text"]), timeout=timeout,
+                                               after_words=int(barge.get("after_words", 1)))
                 message_id = call.say(text, timeout=timeout)
-                if fired is not None and not fired.wait(timeout):
+                if barged is not None and not barged():
                     raise TimeoutError(f"the bot's answer never reached the barge-in point "
                                        f"within {timeout:g} s")
-                if fired is not None:
+                if barged is not None:
                     message_id = call.user_message_id
             else:
                 message_id = call.barge_in(text, after_words=int(body.get("after_words", 1)),

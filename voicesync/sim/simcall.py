@@ -224,13 +224,15 @@ class SimCall:
                 self._core.conn.send(frame)
             return frame is not None
 
-    def arm_barge_in(self, text: str, *, after_words: int = 1) -> threading.Event:
+    def arm_barge_in(self, text: str, *, after_words: int = 1,
+                     timeout: float = 10.0) -> Callable[[], bool]:
         """Barge in on the bot's next (or current) message the moment its `after_words`-th
-        word is spoken, and return an Event set once it did.
+        word is spoken; returns `wait()`: True once it did, False (and disarmed) if it did
+        not within `timeout` seconds of being called.
 
-        Unlike `barge_in`, nothing waits: the simulator says `text` under its lock as that
-        word goes out, so the point is exact at any pace (also on the virtual clock). Arm
-        it before the line whose answer it should cut.
+        Unlike `barge_in`, nothing waits here: the simulator says `text` under its lock as
+        that word goes out, so the point is exact at any pace (also on the virtual clock).
+        Arm it before the line whose answer it should cut.
         """
         core = self._core
         fired = threading.Event()
@@ -242,11 +244,19 @@ class SimCall:
                     core.user_turn(text)
                 fired.set()
 
+        def wait() -> bool:
+            if fired.wait(timeout):
+                return True
+            with core.lock:
+                if watch in core.watchers:
+                    core.watchers.remove(watch)
+                return fired.is_set()
+
         with core.lock:
             core.watchers.append(watch)
             if core.speaker.playing is not None:
                 watch("word", core.speaker.playing)
-        return fired
+        return wait
 
     def _spoken_words(self) -> int:
         msg = self._core.speaker.playing
