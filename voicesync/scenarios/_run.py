@@ -79,7 +79,11 @@ class Result:
 
 
 def run(scenario: Scenario) -> Result:
-    """Run `scenario` to the end and check it. Never raises for a failing agent: see `ok`."""
+    """Run `scenario` to the end and check it. Never raises for a failing agent: see `ok`.
+
+    Any thread; blocks until the call is over. Runs share nothing, so they may go in
+    parallel threads.
+    """
     from voicesync.sim import Simulator
 
     result = Result(scenario)

@@ -123,6 +123,9 @@ class Scenario:
         greeting: whether to wait for the bot to speak first (default: the agent has a
             greeting, or an outbound call has one).
         timeout: the longest wait for any one thing, in real seconds.
+
+    Build it on one thread; once built, `run()` it from any thread, as often and as
+    concurrently as you like (each run is independent).
     """
 
     agent: AgentSource
@@ -185,7 +188,10 @@ class Scenario:
         return self
 
     def run(self) -> Any:
-        """Run it now (see `voicesync.scenarios.run`); returns its `Result`."""
+        """Run it now and return its `Result` (see `voicesync.scenarios.run`).
+
+        Any thread; blocks until the call is over (milliseconds on the virtual clock).
+        """
         from voicesync.scenarios._run import run
 
         return run(self)

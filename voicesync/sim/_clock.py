@@ -85,7 +85,10 @@ class Clock:
             thread.join(timeout)
 
     def now(self) -> float:
-        """The clock's time: `time.monotonic()`, plus what virtual mode jumped over."""
+        """The clock's time: `time.monotonic()`, plus what virtual mode jumped over.
+
+        Any thread (the offset is one float, only ever increased, under the lock).
+        """
         return time.monotonic() + self._offset
 
     def now_ns(self) -> int:
@@ -134,7 +137,9 @@ class Clock:
                 self._cond.wait(remaining)
 
     def hold(self) -> None:
-        """Fire nothing until `release()`: a test sets up its triggers without a race."""
+        """Fire nothing until `release()`: a test sets up its triggers without a race.
+
+        Any thread; holds nest (each needs its release)."""
         with self._cond:
             self._holds += 1
 

@@ -60,6 +60,7 @@ class ControlServer:
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
+        """Stop serving and join the thread. Any thread but a request's own."""
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
