@@ -44,5 +44,6 @@ print(json.dumps({
     "greeted": call["transcript"][0]["text"], "first": first["reply"], "cut": cut["reply"],
     "transcript": ended["transcript"], "status": ended["status"],
     "events": sorted({f["data"]["event"] for f in frames["frames"] if f["data"]}),
-    "late_say": late, "missed_barge": missed, "story": story["reply"], "voicesync_imported": any(m.startswith("voicesync") for m in sys.modules),
+    "late_say": late, "missed_barge": missed, "story": story["reply"],
+    "voicesync_imported": any(m.startswith("voicesync") for m in sys.modules),
 }))
