@@ -3,7 +3,7 @@
 Scenarios run in parallel in one process, and an `Agent` serves one client, so each run
 needs its own. A class (or any factory) is simply called; a module-level agent instance
 (``agent = voicesync.Agent(...)`` with decorated handlers) is made afresh by executing
-its module's source again under a private name.
+its module's source again under a private name. An agent file always runs afresh.
 """
 
 from __future__ import annotations
@@ -34,8 +34,13 @@ def make_agent(source: str | Callable[[], Any], args: Mapping[str, Any],
     if not where or not name:
         raise ConfigurationError(
             f"agent reference {source!r}: write path/to/file.py:Name or package.module:Name")
-    module = _load(where, base)
+    # A file runs afresh each time (its globals, a booking counter say, start over); a
+    # module imports as usual (relative imports work) unless it holds a ready agent.
+    module = _load(where, base) if where.endswith(".py") else _import(where)
     target = getattr(module, name, None)
+    if isinstance(target, Agent) and not where.endswith(".py"):
+        module = _load(where, base)
+        target = getattr(module, name, None)
     if target is None:
         raise ConfigurationError(f"agent reference {source!r}: {where} has no {name!r}")
     if isinstance(target, Agent):
@@ -53,6 +58,18 @@ def hook(module: ModuleType | None, ref: str, base: Path | None) -> Callable[[An
         raise ConfigurationError(f"no Python hook {ref!r} (a function taking the context)")
     result: Callable[[Any], object] = found
     return result
+
+
+def _import(name: str) -> ModuleType:
+    with _import_lock:
+        if str(Path.cwd()) not in sys.path:  # `voicesync test` run from the project root
+            sys.path.insert(0, str(Path.cwd()))
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                raise ConfigurationError(f"agent module {name!r} not found") from None
+            raise
 
 
 def _build(factory: Any, args: Mapping[str, Any], what: str) -> Agent:
