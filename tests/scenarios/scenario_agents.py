@@ -51,3 +51,13 @@ class Rambler(Echo):
 def press_two(ctx: Any) -> None:
     """A Python hook step for scenario files (`- python: press_two`)."""
     ctx.call.press("2")
+
+
+class Keypad(Echo):
+    """Echo that also answers key presses."""
+
+    id = "keypad"
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.on("call.dtmf_received", lambda event, call: call.say(f"You pressed {event.digit}."))

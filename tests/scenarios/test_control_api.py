@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from scenario_agents import Echo
+from scenario_agents import Echo, Keypad
 
 import voicesync
 
@@ -76,9 +76,9 @@ def test_the_call_command_plays_the_caller(standalone: tuple[str, str]) -> None:
     code = ("import sys; from voicesync.__main__ import main; rc = main(sys.argv[1:]); "
             "assert not [m for m in sys.modules if m.startswith('voicesync.sim')]; sys.exit(rc)")
     try:
-        client.add_agent(Echo())
+        client.add_agent(Keypad())
         client.connect(10)
-        proc = subprocess.run([sys.executable, "-c", code, "call", "echo", "--url", control,
+        proc = subprocess.run([sys.executable, "-c", code, "call", "keypad", "--url", control,
                                "--say", "Hi", "--say", "Tell me a story", "--barge-in",
                                "Stop", "--press", "5"], capture_output=True, text=True,
                               timeout=60, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -87,7 +87,7 @@ def test_the_call_command_plays_the_caller(standalone: tuple[str, str]) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines() == [
         f"bot: {Echo.greeting}", "caller: Hi", "bot: You said: Hi.", "caller: Tell me a story",
-        "bot: Once upon a [cut]", "caller: Stop", "bot: You said: Stop.",
+        "bot: Once upon a [cut]", "caller: Stop", "bot: You said: Stop.", "bot: You pressed 5.",
         proc.stdout.splitlines()[-1]]
     assert re.fullmatch(r"\[call CA\w+ ended: hangup\]", proc.stdout.splitlines()[-1])
 
@@ -96,16 +96,16 @@ def test_console_attaches_to_a_running_simulator(standalone: tuple[str, str]) ->
     ws, control = standalone
     client = voicesync.Client(api_key="any", url=ws)
     try:
-        client.add_agent(Echo())
+        client.add_agent(Keypad())
         client.connect(10)
         proc = subprocess.run([sys.executable, "-m", "voicesync", "console", "--url", control,
-                               "echo"], input="Hello there\n/press 1\n/hangup\n",
+                               "keypad"], input="Hello there\n/press 1\n/hangup\n",
                               capture_output=True, text=True, timeout=60, check=False,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     finally:
         client.close()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[:3] == [f"bot: {Echo.greeting}", "caller: Hello there",
-                         "bot: You said: Hello there."]
+    assert lines[:4] == [f"bot: {Echo.greeting}", "caller: Hello there",
+                         "bot: You said: Hello there.", "bot: You pressed 1."]
     assert re.fullmatch(r"\[call CA\w+ ended: hangup\]", lines[-1])

@@ -102,8 +102,7 @@ def main(argv: Sequence[str]) -> int:
             elif kind == "say":
                 call = sim.act(call["call_id"], "say", text=value)
             else:
-                call = sim.act(call["call_id"], "press", digits=value)
-                call = sim.act(call["call_id"], "wait", **{"for": "reply"})
+                call = _press(sim, call["call_id"], value)
             shown = _show(call, shown, args.json)
         if not args.keep and call["status"] == "active":
             call = sim.act(call["call_id"], "hangup")
@@ -130,8 +129,7 @@ def console(url: str, agent: str, *, from_: str = "+15550001111", to: str | None
             if call["status"] != "active" or text == "/hangup":
                 break
             if text.startswith("/press"):
-                call = sim.act(cid, "press", digits=text.removeprefix("/press").strip())
-                call = sim.act(cid, "wait", **{"for": "idle"})
+                call = _press(sim, cid, text.removeprefix("/press").strip())
             elif text:
                 call = sim.act(cid, "say", text=text)
             shown = _show(call, shown, False)
@@ -142,6 +140,16 @@ def console(url: str, agent: str, *, from_: str = "+15550001111", to: str | None
         return 1
     _out(f"[call {call['call_id']} {call['status']}: {call['ended_reason'] or ''}]")
     return 0
+
+
+def _press(sim: RemoteSim, call_id: str, digits: str) -> Any:
+    """Press keys and wait (a few seconds) for the bot's answer, if it gives one."""
+    try:
+        return sim.act(call_id, "press", digits=digits, wait=True, timeout=5)
+    except RemoteError as exc:
+        if exc.status != 504:  # 504: the agent did not answer the keys
+            raise
+        return sim.call(call_id)
 
 
 def _show(call: dict[str, Any], shown: int, quiet: bool) -> int:

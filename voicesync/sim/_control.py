@@ -143,7 +143,13 @@ class ControlServer:
             return {"message_id": message_id, "reply": reply, **_call_json(call)}
         if action == "press":
             self._active(call)
+            since = self.sim.mark()
             call.press(str(body.get("digits", "")))
+            if bool(body.get("wait", False)):  # for the answer the keys got, once spoken
+                self.sim.wait_frame(lambda f: f.event in ("bot.finished", "bot.interrupted"),
+                                    timeout, since=since, direction="out",
+                                    call_id=call.call_id)
+                call.wait_idle(timeout)
             return _call_json(call)
         if action == "hangup":
             call.hangup(str(body.get("reason", "hangup")))
