@@ -8,6 +8,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from voicesync.errors import MissingDependencyError
 
@@ -17,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("voicesync.__main__:sim_main", "run the local platform simulator in the foreground"),
     "demo": ("voicesync.demo:main", "run a scripted call against the simulator"),
     "console": ("voicesync.console:main", "talk to an agent from the terminal"),
+    "test": ("voicesync.scenarios._cli:main", "run scenario files (YAML) against your agents"),
+    "call": ("voicesync.scenarios._remote:main", "play the caller on a running simulator"),
 }
 
 
@@ -42,6 +45,10 @@ def sim_main(argv: Sequence[str]) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="real seconds per simulated second for limits (default 1)")
     parser.add_argument("--api-key", default=None, help="require this API key (default: any)")
+    parser.add_argument("--virtual-time", action="store_true",
+                        help="speak without waiting: the clock jumps over bot speech")
+    parser.add_argument("--control-port", type=int, default=8766,
+                        help="control API port (default 8766; 0 = any; -1 = off)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every frame")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -49,20 +56,42 @@ def sim_main(argv: Sequence[str]) -> int:
     from voicesync.sim import Simulator  # MissingDependencyError: main() prints it
 
     sim = Simulator(args.host, args.port, words_per_second=args.words_per_second,
-                    time_scale=args.time_scale, api_key=args.api_key)
+                    time_scale=args.time_scale, api_key=args.api_key,
+                    virtual_time=args.virtual_time)
     try:
         sim.start()
     except OSError as exc:
         print(f"voicesync sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    print(f"voicesync simulator on {sim.url} (REST {sim.http_url}); Ctrl-C to stop", flush=True)
-    try:
+    control = _start_control(sim, args.host, args.control_port)
+    try:  # Ctrl-C may come as soon as the first line is out
+        print(f"voicesync simulator on {sim.url} (REST {sim.http_url}); Ctrl-C to stop",
+              flush=True)
+        if control is not None:
+            print(f"control API on {control.url} (see docs/testing.md)", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         print("stopping", flush=True)
     finally:
+        if control is not None:
+            control.stop()
         sim.stop()
     return 0
+
+
+def _start_control(sim: Any, host: str, port: int) -> Any:
+    """The control API (voicesync.sim._control) next to the simulator, unless port < 0."""
+    if port < 0:
+        return None
+    from voicesync.sim._control import ControlServer
+
+    try:
+        control = ControlServer(sim, host, port).start()
+    except OSError as exc:  # e.g. a second simulator on the default port: serve without it
+        print(f"voicesync sim: no control API, cannot listen on {host}:{port}: {exc}",
+              file=sys.stderr)
+        return None
+    return control
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -230,7 +230,13 @@ def main(argv: Sequence[str] = ()) -> int:
     parser.add_argument("--to", default=None, help="the number called (default: the agent's)")
     parser.add_argument("--words-per-second", type=float, default=3.0,
                         help="the bot's speaking pace (default 3)")
+    parser.add_argument("--url", help="attach to a running `voicesync sim` through its control "
+                                      "API (e.g. http://127.0.0.1:8766); target is the agent id")
     args = parser.parse_args(list(argv))
+    if args.url:  # the agent runs elsewhere (any language); play the caller over HTTP
+        from voicesync.scenarios._remote import console
+
+        return console(args.url, args.target, from_=args.from_, to=args.to)
     from voicesync.local import Session
 
     ui = terminal_console()

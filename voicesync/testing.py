@@ -24,6 +24,10 @@ with a timeout waiting for the reply the handler never sent. A test that expects
 handler to raise takes the `voicesync_handler_errors` fixture (the list of what was
 raised) and empties it. This module is also a pytest plugin (installed with voicesync),
 which is what lets it fail the test itself rather than only its teardown.
+
+`Scenario` (from `voicesync.scenarios`) scripts a whole call without threads or waits;
+as this module is the package's pytest plugin, pytest also collects every
+``*.scenario.yaml`` file as tests (see docs/testing.md).
 """
 
 from __future__ import annotations
@@ -36,13 +40,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from voicesync.client import Client
+from voicesync.scenarios import Scenario, ScenarioFailed
+from voicesync.scenarios._pytest import pytest_collect_file
 
 if TYPE_CHECKING:
     from voicesync.sim import Simulator
 
-__all__ = [
-    "TEST_WORDS_PER_SECOND", "voicesync_client", "voicesync_handler_errors", "voicesync_sim",
-]
+__all__ = ["TEST_WORDS_PER_SECOND", "Scenario", "ScenarioFailed", "pytest_collect_file",
+           "voicesync_client", "voicesync_handler_errors", "voicesync_sim"]
 
 TEST_WORDS_PER_SECOND = 50.0
 _HANDLER_ERRORS = pytest.StashKey[list[BaseException]]()

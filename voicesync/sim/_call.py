@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from voicesync.sim._limits import IdleWatch, limit
@@ -77,6 +77,8 @@ class CallCore:
         self.idle = IdleWatch(self.clock, self.lock, self._limits, self._idle_step)
         self._timers: list[Any] = []
         self.started_mono = 0.0
+        # Called under the lock as ("speaking"|"word", message): scenario barge-in triggers.
+        self.watchers: list[Callable[[str, BotMessage], None]] = []
         self.started_at = 0.0
 
     # -- frames -------------------------------------------------------------------------
@@ -124,7 +126,7 @@ class CallCore:
     def begin(self) -> None:
         """Connect the call: `call.started`, limits, then the greeting (§9.2)."""
         self.status = "active"
-        self.started_mono = time.monotonic()
+        self.started_mono = self.clock.now()
         self.started_at = epoch()
         self.emit("call.started", **{"from": self.from_, "to": self.to},
                   direction=self.direction, transport=self.transport,
@@ -187,10 +189,16 @@ class CallCore:
 
     def on_speech_start(self, msg: BotMessage) -> None:
         self.idle.pause()
+        self._watch("speaking", msg)
         self.notify()
 
     def on_word(self, msg: BotMessage) -> None:
+        self._watch("word", msg)
         self.cond.notify_all()
+
+    def _watch(self, what: str, msg: BotMessage) -> None:
+        for watcher in list(self.watchers):
+            watcher(what, msg)
 
     def on_speech_end(self, msg: BotMessage) -> None:
         text = msg.spoken_text if msg.interrupted else msg.text.strip()

@@ -48,7 +48,7 @@ class Withholds:
             return out
 
 
-_Item = tuple[str, Any]
+_Item = tuple[str, Any, int]  # kind, payload, when it was queued (ns)
 
 
 class SimConnection:
@@ -78,21 +78,21 @@ class SimConnection:
         """Queue one JSON frame (unless its event is being withheld)."""
         if self.closed.is_set() or self._withholds.hold(self, frame):
             return
-        self._queue.put(("frame", frame))
+        self._queue.put(("frame", frame, self._log.now_ns()))
 
     def send_now(self, frame: JsonDict) -> None:
         """Queue a frame even if its event is withheld (used to release held frames)."""
         if not self.closed.is_set():
-            self._queue.put(("frame", frame))
+            self._queue.put(("frame", frame, self._log.now_ns()))
 
     def send_raw(self, text: str) -> None:
         """Queue a text frame verbatim (may be invalid JSON, on purpose)."""
         if not self.closed.is_set():
-            self._queue.put(("raw", text))
+            self._queue.put(("raw", text, self._log.now_ns()))
 
     def drop(self, code: int = 1011, reason: str = "", *, abrupt: bool = False) -> None:
         """Close after the frames already queued: with a close frame, or abruptly (no frame)."""
-        self._queue.put(("abort", None) if abrupt else ("close", (code, reason)))
+        self._queue.put(("abort", None, 0) if abrupt else ("close", (code, reason), 0))
 
     def abort(self) -> None:
         """Cut the TCP connection now, even if the writer is stuck in a send."""
@@ -112,14 +112,14 @@ class SimConnection:
             item = self._queue.get()
             if item is None:
                 return
-            kind, payload = item
+            kind, payload, ts_ns = item  # stamped when queued: the clock may jump meanwhile
             try:
                 if kind == "frame":
                     text = json.dumps(payload, separators=(",", ":"))
-                    self._log.add("out", self.id, payload)
+                    self._log.add("out", self.id, payload, ts_ns=ts_ns)
                     self.ws.send(text)
                 elif kind == "raw":
-                    self._log.add("out", self.id, _parse(payload), payload)
+                    self._log.add("out", self.id, _parse(payload), payload, ts_ns=ts_ns)
                     self.ws.send(payload)
                 elif kind == "close":
                     code, reason = payload

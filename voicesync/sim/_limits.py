@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -65,7 +64,7 @@ class IdleWatch:
         self._elapsed = 0.0
         self._step = 0
         if self._since is not None:
-            self._since = time.monotonic()
+            self._since = self._clock.now()
             self._schedule()
 
     def pause(self) -> None:
@@ -76,7 +75,7 @@ class IdleWatch:
 
     def resume(self) -> None:
         if self._since is None and not self._stopped:
-            self._since = time.monotonic()
+            self._since = self._clock.now()
             self._schedule()
 
     def stop(self) -> None:
@@ -108,7 +107,7 @@ class IdleWatch:
         if self._since is None:
             return
         self._elapsed += self._clock.sim_elapsed(self._since)
-        self._since = time.monotonic()
+        self._since = self._clock.now()
         _, kind, remaining = self._steps[self._step]
         self._step += 1
         self._timer = None

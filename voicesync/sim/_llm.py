@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -205,7 +204,7 @@ class ServerTurn:
 
     def _later(self, sim_seconds: float, fn: Callable[[], None]) -> None:
         lock = self.call.lock
-        self._waited_from = time.monotonic()
+        self._waited_from = self.call.clock.now()
         timer: Timer | None = None
 
         def fire() -> None:

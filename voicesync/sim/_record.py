@@ -53,17 +53,23 @@ class FrameLog:
     meaningful even after old frames fall off the front of a bounded log.
     """
 
-    def __init__(self, limit: int | None = 100_000, *, enabled: bool = True) -> None:
+    def __init__(self, limit: int | None = 100_000, *, enabled: bool = True,
+                 now_ns: Callable[[], int] = time.monotonic_ns) -> None:
         self.enabled = enabled
+        self._now_ns = now_ns  # the simulator clock's: virtual time in virtual mode
         self._frames: deque[Frame] = deque(maxlen=limit)
         self._base = 0
         self._cond = threading.Condition()
 
+    def now_ns(self) -> int:
+        """The record's clock, for a frame stamped now and added later (`add(ts_ns=...)`)."""
+        return self._now_ns()
+
     def add(self, direction: Direction, conn_id: int, data: dict[str, Any] | None,
-            raw: str | None = None) -> None:
+            raw: str | None = None, *, ts_ns: int | None = None) -> None:
         if not self.enabled:
             return
-        frame = Frame(time.monotonic_ns(), direction, conn_id, data, raw)
+        frame = Frame(self._now_ns() if ts_ns is None else ts_ns, direction, conn_id, data, raw)
         with self._cond:
             if self._frames.maxlen is not None and len(self._frames) == self._frames.maxlen:
                 self._base += 1

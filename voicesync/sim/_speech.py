@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,7 +117,7 @@ class Speaker:
         if msg.spoken:
             fields["last_word"] = msg.spoken[-1]
         self._host.emit("bot.interrupted", message_id=msg.message_id,
-                        played_ms=int((time.monotonic() - msg.started) * 1000),
+                        played_ms=int((self._clock.now() - msg.started) * 1000),
                         words_spoken=len(msg.spoken), reason=reason, **fields)
         self._host.on_speech_end(msg)
         return msg
@@ -176,7 +175,7 @@ class Speaker:
         if msg is self.playing:
             if self._stalled:
                 self._stalled = False
-                self._due = max(self._due, time.monotonic())
+                self._due = max(self._due, self._clock.now())
                 self._tick()
         else:
             self._pump()
@@ -196,7 +195,7 @@ class Speaker:
     def _start(self, msg: BotMessage) -> None:
         self.playing = msg
         self._interval = 1.0 / max(self._wps(), 1e-3)
-        msg.started = self._due = time.monotonic()
+        msg.started = self._due = self._clock.now()
         self._host.emit("bot.speaking", message_id=msg.message_id,
                         text=msg.text if msg.kind == "reply" else "")
         self._host.on_speech_start(msg)
@@ -217,8 +216,10 @@ class Speaker:
                             start_time=round(offset, 3),
                             end_time=round(offset + self._interval, 3))
             self._host.on_word(msg)
+            if self.playing is not msg:
+                return  # interrupted from on_word (a scripted barge-in): no next word
             self._due += self._interval
-            self._timer = self._clock.at(self._due, lambda: self._locked_tick(msg))
+            self._timer = self._clock.at(self._due, lambda: self._locked_tick(msg), skippable=True)
         elif msg.closed:
             self._finish(msg)
         else:

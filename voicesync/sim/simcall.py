@@ -6,11 +6,13 @@ raise `TimeoutError` when it passes; nothing here sleeps.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from voicesync.sim._call import CallCore, TranscriptLine
+from voicesync.sim._speech import BotMessage
 from voicesync.sim._util import JsonDict
 
 T = TypeVar("T")
@@ -229,6 +231,40 @@ class SimCall:
             if frame is not None:
                 self._core.conn.send(frame)
             return frame is not None
+
+    def arm_barge_in(self, text: str, *, after_words: int = 1,
+                     timeout: float = 10.0) -> Callable[[], bool]:
+        """Barge in on the bot's next (or current) message the moment its `after_words`-th
+        word is spoken; returns `wait()`: True once it did, False (and disarmed) if it did
+        not within `timeout` seconds of being called.
+
+        Unlike `barge_in`, nothing waits here: the simulator says `text` under its lock as
+        that word goes out, so the point is exact at any pace (also on the virtual clock).
+        Arm it before the line whose answer it should cut.
+        """
+        core = self._core
+        fired = threading.Event()
+
+        def watch(what: str, msg: BotMessage) -> None:
+            if len(msg.spoken) >= after_words and not fired.is_set():
+                core.watchers.remove(watch)
+                if core.status == "active":
+                    core.user_turn(text)
+                fired.set()
+
+        def wait() -> bool:
+            if fired.wait(timeout):
+                return True
+            with core.lock:
+                if watch in core.watchers:
+                    core.watchers.remove(watch)
+                return fired.is_set()
+
+        with core.lock:
+            core.watchers.append(watch)
+            if core.speaker.playing is not None:
+                watch("word", core.speaker.playing)
+        return wait
 
     def _spoken_words(self) -> int:
         msg = self._core.speaker.playing

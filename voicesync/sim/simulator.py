@@ -77,18 +77,20 @@ class Simulator(SimSettings):
     and `stop()` closes every connection and joins every `voicesync-sim-*` thread.
     All knobs of `SimSettings` (e.g. `dial_outcome`, `capacity`, `conflict`, `handshake`)
     are plain attributes read when needed. `time_scale` is real seconds per simulated
-    second for the platform's limits and timeouts.
+    second for the platform's limits and timeouts. `virtual_time` speaks without waiting:
+    the clock jumps over simulated speech (and `advance()`d silences), so frame timestamps
+    measure only the agent's own latency (see `voicesync.sim._clock`).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  words_per_second: float = 2.5, time_scale: float = 1.0,
                  api_key: str | None = None, model: bool = False, record: bool = True,
-                 record_limit: int | None = 100_000) -> None:
+                 record_limit: int | None = 100_000, virtual_time: bool = False) -> None:
         super().__init__(words_per_second=words_per_second, api_key=api_key)
         self.host = host
         self._port = port
-        self._clock = Clock(time_scale)
-        self._log = FrameLog(record_limit, enabled=record)
+        self._clock = Clock(time_scale, virtual=virtual_time)
+        self._log = FrameLog(record_limit, enabled=record, now_ns=self._clock.now_ns)
         self._platform = Platform(self, self._clock, self._log)
         self._want_model = model
         self.model: Any = None
@@ -193,6 +195,11 @@ class Simulator(SimSettings):
         if value <= 0:
             raise ValueError("time_scale must be > 0")
         self._clock.time_scale = value
+
+    @property
+    def clock(self) -> Clock:
+        """The simulator's clock: `now()`, and `advance()`/`hold()` in virtual mode."""
+        return self._clock
 
     @property
     def llm(self) -> ScriptedLLM:

@@ -1,0 +1,8 @@
+"""The scenario tests import their agents from this folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
