@@ -8,6 +8,7 @@ event being handled, never a newer message that arrived on the wire meanwhile.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ def bind(call_id: str, message_id: str,
     """Wrap each handler so it runs inside `answering(call_id, message_id)`."""
 
     def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)  # reports name the app's handler, not this wrapper
         def run(*args: Any) -> Any:
             with answering(call_id, message_id):
                 return handler(*args)

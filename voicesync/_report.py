@@ -119,6 +119,7 @@ class Reporter:
 
 def describe_handler(handler: Any, args: tuple[Any, ...], lane: str) -> str:
     """'handler Echo.on_turn for 'turn.end' on call c_1' from what a lane was given."""
+    handler = getattr(handler, "__wrapped__", handler)  # the turn binding's wrapper
     target = getattr(handler, "__func__", handler)
     name = getattr(target, "__qualname__", None) or repr(handler)
     if target is Agent._turn_hook:  # the subclass hook: name what the user wrote

@@ -121,10 +121,10 @@ def wire_stand_in(agent: Agent, sim: Any) -> None:
     if model is None:
         return
     if isinstance(agent, OpenAIAgent):
-        openai = importlib.import_module("openai")
+        import openai
         agent._provider_client = openai.OpenAI(base_url=model.openai_base_url,
                                                api_key="stand-in-no-key")
     elif isinstance(agent, AnthropicAgent):
-        anthropic = importlib.import_module("anthropic")
+        import anthropic
         agent._provider_client = anthropic.Anthropic(base_url=model.anthropic_base_url,
                                                      api_key="stand-in-no-key")
