@@ -99,7 +99,7 @@ def test_two_minutes_of_conversation_take_well_under_a_second_and_repeat_exactly
     ended = next(f for f in first.frames if f.event == "call.ended")
     assert ended.get("duration_seconds") >= 120  # simulated: speech and silences
     # Real time would take over 120 s. The better of two runs, with room for a loaded CI
-    # machine (idle, a run takes about 0.3 s; the figure is in docs/testing.md).
+    # machine (on an idle 2-core machine a run takes about 0.2 s).
     assert min(took, took_again) < 3.0, f"{took:.2f} s and {took_again:.2f} s"
     assert again.transcript == first.transcript
 
