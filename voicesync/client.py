@@ -19,6 +19,7 @@ from typing_extensions import Self
 from voicesync import _codec
 from voicesync._backoff import Backoff
 from voicesync._connection import Reader
+from voicesync._control import Control
 from voicesync._dispatch import Dispatcher
 from voicesync._heartbeat import Heartbeat
 from voicesync._lanes import Lanes
@@ -26,6 +27,7 @@ from voicesync._listeners import Handler, Listeners, register
 from voicesync._log import debug_enabled, redact
 from voicesync._requests import Requests
 from voicesync._rest import rest_get
+from voicesync._throttle import Throttled, clip
 from voicesync._tools import run_tool_calls
 from voicesync.agent import Agent
 from voicesync.call import Call
@@ -44,6 +46,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_URL = "wss://voice.pinecall.io"
 _LOCAL_KEY = "local-dev"  # what a loopback simulator accepts when no key is configured
 _CLIENT_LANE = "voicesync-client"
+_ABANDON_MARGIN = 0.1  # seconds a failed connect() may take past its timeout to clean up
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,10 @@ class Client:
             ("frames_received", "frames_sent", "malformed_frames", "oversize_frames",
              "handler_errors", "reconnects"), 0)
         self._transport: Any = None
+        self._control = Control()
+        self._send_timeout = ping_timeout / 2  # no byte taken this long: the peer is dead
+        self._rx_bytes = 0  # size of the frame the reader is applying
+        self._lost_reports = Throttled(logger)
         self._reader: Reader | None = None
         self._heartbeat: Heartbeat | None = None
         self._connected = threading.Event()
@@ -152,74 +159,92 @@ class Client:
         """Open the socket and block until the server's `connected`. Any thread.
 
         Idempotent while connecting or connected. Registers every agent already
-        added. Raises AuthenticationError, ConnectTimeout or ConnectError; a failed
-        attempt leaves no socket or thread behind.
+        added. Raises AuthenticationError, ConnectTimeout or ConnectError within
+        `timeout` (plus a few milliseconds); a failed attempt leaves no socket or thread
+        behind, and connect() may be called again.
         """
         timeout = self.connect_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         with self._lock:
             if self._closed:
                 raise ConnectionClosedError("this client is closed; create a new Client")
-            if self._reader is None or not self._reader.alive:
-                self._stopping.clear()
+            reader = self._reader
+            if reader is not None and reader.stopping.is_set():
+                reader.join(deadline - time.monotonic())  # an abandoned attempt, ending
+            if reader is None or not reader.alive:
                 self._finished.clear()
                 self._auth_error = None
-                self._reader = Reader(self)
-                self._reader.start()
+                self._control.restart()
+                reader = self._reader = Reader(
+                    self, first_timeout=min(timeout, self.connect_timeout))
                 if self._heartbeat is None:
                     self._heartbeat = Heartbeat(self)
                     self._heartbeat.start()
-            reader = self._reader
-        deadline = time.monotonic() + timeout
-        while not self._connected.wait(0.05):
-            if self._finished.is_set():
-                raise reader.final_error or ConnectTimeout("connect failed", url=self.url)
+                reader.start()
+        while not self._connected.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if self._finished.is_set() or self._closed:
+                self._abandon(reader, deadline)
+                raise reader.final_error or ConnectionClosedError(
+                    "the client was closed while connecting", reason="client_disconnect")
             if time.monotonic() >= deadline:
-                self._abandon()
+                self._abandon(reader, deadline)
                 raise ConnectTimeout(
                     f"not connected to {self.url} within {timeout:g} s", url=self.url)
         return self
 
-    def _abandon(self) -> None:
-        """A connect() that timed out: stop the attempt and close its socket."""
-        self._stopping.set()
-        transport = self._transport
-        if transport is not None:
-            transport.shutdown()
-        if self._reader is not None:
-            self._reader.join(2.0)
+    def _abandon(self, reader: Reader, deadline: float) -> None:
+        """A connect() that failed: stop the attempt, its socket and the threads it
+        started, within a small margin past `deadline`."""
+        reader.stop()
+        reader.join(deadline + _ABANDON_MARGIN - time.monotonic())
+        with self._lock:
+            if self._reader is not reader or self._connected.is_set():
+                return  # another connect() took over, or it connected after all
+            heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.stop(max(0.0, deadline + _ABANDON_MARGIN - time.monotonic()))
+        self._control.stop(0.0)
 
     def close(self, timeout: float = 2.0) -> None:
         """Close the socket, end every call locally and stop voicesync's threads.
 
-        Idempotent; any thread. Returns within `timeout` even when a handler is
-        blocked or the peer is silent: the socket is shut down first, running handlers
-        get up to half of `timeout` to return, and handler threads still running after
-        that are logged (they are daemon threads).
+        Idempotent; any thread, including handlers, `on_abort` callbacks and signal
+        handlers. Returns within `timeout` in every state (connecting, open, a peer
+        that stopped reading, a silent peer, a redial in progress): the socket is shut
+        down first (a close frame is sent only if the writer is idle), running handlers
+        get up to half of `timeout` to return, and threads still running after that are
+        logged (they are daemon threads). It never waits for the thread it runs on.
         """
         deadline = time.monotonic() + timeout
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self._stopping.set()
-        transport = self._transport
-        if transport is not None:
-            transport.close()
-        reader = self._reader
-        if reader is not None and not reader.join(max(0.0, deadline - time.monotonic() - 0.2)):
-            logger.warning("the reader thread did not stop in time")
-        if reader is None or reader.alive:
-            self._on_disconnected("client_disconnect", was_connected=self._connected.is_set())
-        if self._heartbeat is not None:
-            self._heartbeat.stop(max(0.0, deadline - time.monotonic()))
-        # Running handlers get half the budget to finish (their streams were aborted by
-        # the close, so a well-behaved loop exits at once); the rest is margin, so a
-        # loaded machine still returns within `timeout`.
-        stuck = self._lanes.close(min(deadline - 0.1, time.monotonic() + timeout / 2))
-        if stuck:
-            logger.warning("closed with %d handler(s) still running: %s", len(stuck),
-                           ", ".join(stuck[:5]))
-        self._finished.set()
+        try:
+            self._stopping.set()
+            reader = self._reader
+            if reader is not None:
+                reader.stop()
+            if (reader is not None and not reader.join(deadline - time.monotonic() - 0.2)
+                    and not reader.is_current):
+                logger.warning("the reader thread did not stop in time")
+            if reader is None or reader.alive:
+                self._on_disconnected("client_disconnect",
+                                      was_connected=self._connected.is_set())
+            if self._heartbeat is not None:
+                self._heartbeat.stop(max(0.0, deadline - time.monotonic() - 0.1))
+            # Deferred abort steps (end frames, on_abort callbacks) and running handlers
+            # share half the budget (their streams were aborted by the close, so a
+            # well-behaved loop exits at once); the rest is margin, so a loaded machine
+            # still returns within `timeout`.
+            handlers_until = min(deadline - 0.1, time.monotonic() + timeout / 2)
+            self._control.stop(max(0.0, (handlers_until - time.monotonic()) / 2))
+            stuck = self._lanes.close(handlers_until)
+            if stuck:
+                logger.warning("closed with %d handler(s) still running: %s", len(stuck),
+                               ", ".join(stuck[:5]))
+        finally:
+            self._finished.set()
 
     def run_forever(self) -> None:
         """Block until `close()` (from another thread or a handler) or Ctrl-C.
@@ -326,7 +351,9 @@ class Client:
             return False
         text = _codec.dumps(frame)
         try:
-            transport.send(text)
+            if not transport.send(text):
+                logger.debug("outbox full: dropped a %s frame", frame.get("event"))
+                return False
         except ConnectionClosedError:
             transport.shutdown()  # the reader notices and reconnects
             return False
@@ -358,7 +385,9 @@ class Client:
                 except Exception as exc:
                     self._handler_failed(exc, lane)
 
-        if not self._lanes.submit(lane, invoke, received_at=received_at) and not self._closed:
+        size = self._rx_bytes if self._reader is not None and self._reader.is_current else 0
+        if not self._lanes.submit(lane, invoke, received_at=received_at,
+                                  size=size) and not self._closed:
             self._dropped(lane)
 
     def _dropped(self, lane: str) -> None:
@@ -369,7 +398,7 @@ class Client:
         are counted and logged only.
         """
         if lane == _CLIENT_LANE:
-            logger.warning("error handlers are too far behind: a report was dropped")
+            self._lost_reports.warning("error handlers are too far behind: a report was dropped")
             return
         with self._lock:
             self._unreported_drops += 1
@@ -393,8 +422,9 @@ class Client:
                            total)
             self._emit_client("error", EventsDroppedError(
                 f"{count} event(s) dropped because a call's handlers were more than "
-                f"{self._lanes.max_backlog} events behind ({total} in all); keep handlers "
-                "short or hand long work to your own threads", count=count, total=total))
+                f"{self._lanes.max_backlog} events or {self._lanes.max_backlog_bytes >> 20} MiB "
+                f"behind ({total} in all); keep handlers short or hand long work to your "
+                "own threads", count=count, total=total))
 
     def _emit_client(self, name: str, *args: Any) -> None:
         handlers = self._listeners.get(name)
@@ -403,9 +433,9 @@ class Client:
 
     def _report(self, exc: BaseException, *, log: bool = False) -> None:
         if log:
-            logger.error("%s", exc)
+            logger.error("%s", clip(str(exc)))
         else:
-            logger.info("reported: %s", exc)
+            logger.info("reported: %s", clip(str(exc)))
         self._emit_client("error", exc)
 
     def _handler_failed(self, exc: BaseException, lane: str) -> None:
