@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from voicesync import llm as llm, local as local
+from voicesync._stats import ClientStats as ClientStats
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
 from voicesync.call import Call as Call, RingingCall as RingingCall, SayHandle as SayHandle
-from voicesync.client import Client as Client, ClientStats as ClientStats
+from voicesync.client import Client as Client
 from voicesync.errors import (
     AgentConflictError as AgentConflictError,
     AuthenticationError as AuthenticationError,

@@ -6,7 +6,7 @@ import itertools
 import secrets
 import string
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from voicesync import _codec
@@ -44,6 +44,15 @@ class Requests:
         with self._lock:
             self._pending[request_id] = pending
         return pending
+
+    def ask(self, call_id: str, send: Callable[[Mapping[str, Any]], bool], event: str,
+            response: str, *, timeout: float, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Send `event` for a call and wait for its `response` frame (same request_id)."""
+        request_id = self.new_id()
+        pending = self.open(request_id, event, response, call_id)
+        if not send({"event": event, "call_id": call_id, "request_id": request_id, **payload}):
+            pending.done.set()
+        return self.wait(request_id, pending, timeout)
 
     def wait(self, request_id: str, pending: _Pending, timeout: float) -> Mapping[str, Any]:
         try:

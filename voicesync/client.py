@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import os
 import ssl
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 from typing_extensions import Self
 
@@ -21,12 +17,15 @@ from voicesync._backoff import Backoff
 from voicesync._connection import Reader
 from voicesync._control import Control
 from voicesync._dispatch import Dispatcher
+from voicesync._endpoints import settings, tls_context
 from voicesync._heartbeat import Heartbeat
 from voicesync._lanes import Lanes
+from voicesync._lifecycle import Lifecycle
 from voicesync._listeners import Handler, Listeners, register
 from voicesync._log import debug_enabled, redact
 from voicesync._requests import Requests
 from voicesync._rest import rest_get
+from voicesync._stats import ClientStats, Counters, DropReports
 from voicesync._throttle import Throttled, clip
 from voicesync._tools import run_tool_calls
 from voicesync.agent import Agent
@@ -35,36 +34,13 @@ from voicesync.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectionClosedError,
-    ConnectTimeout,
-    EventsDroppedError,
     VoiceSyncError,
 )
 from voicesync.events import ToolCall
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_URL = "wss://voice.pinecall.io"
-_LOCAL_KEY = "local-dev"  # what a loopback simulator accepts when no key is configured
 _CLIENT_LANE = "voicesync-client"
-_ABANDON_MARGIN = 0.1  # seconds a failed connect() may take past its timeout to clean up
-
-
-@dataclass(frozen=True)
-class ClientStats:
-    """Counters and the handler dispatch lag (frame received → handler start)."""
-
-    frames_received: int
-    frames_sent: int
-    malformed_frames: int
-    oversize_frames: int
-    dropped_events: int
-    handler_errors: int
-    reconnects: int
-    active_calls: int
-    handler_threads: int
-    dispatch_lag_p50_ms: float
-    dispatch_lag_p99_ms: float
-    dispatch_lag_max_ms: float
 
 
 class Client:
@@ -97,18 +73,7 @@ class Client:
         ssl_context: ssl.SSLContext | None = None, http_url: str | None = None,
         backoff: Backoff | None = None, max_handler_threads: int = 1000,
     ) -> None:
-        base = (url or os.environ.get("PINECALL_URL") or DEFAULT_URL).strip()
-        self.url, derived_http = _endpoints(base)
-        self.http_url = (http_url or derived_http).rstrip("/")
-        loopback = _is_loopback(self.url)
-        if self.url.startswith("ws://") and not loopback and not allow_insecure:
-            raise ConfigurationError(
-                f"refusing unencrypted {self.url}: use wss://, or pass allow_insecure=True")
-        key = api_key or os.environ.get("PINECALL_API_KEY") or (_LOCAL_KEY if loopback else None)
-        if not key:
-            raise ConfigurationError(
-                "no API key: pass Client(api_key=...) or set PINECALL_API_KEY (or point "
-                "url= at a local voicesync.sim simulator)")
+        self.url, self.http_url, key = settings(url, http_url, api_key, allow_insecure)
         if ping_interval <= 0 or ping_timeout <= ping_interval:
             raise ConfigurationError("need 0 < ping_interval < ping_timeout")
         self._api_key = key
@@ -117,7 +82,7 @@ class Client:
         self.ping_timeout = ping_timeout
         self.connect_timeout = connect_timeout
         self.max_frame_bytes = max_frame_bytes
-        self._ssl_context = _tls_context(ssl_context, tls_verify) if self.url.startswith(
+        self._ssl_context = tls_context(ssl_context, tls_verify) if self.url.startswith(
             "wss://") else None
         self._backoff = backoff or Backoff()
         self._lock = threading.RLock()
@@ -127,28 +92,34 @@ class Client:
         self._lanes = Lanes(on_error=self._handler_failed, max_workers=max_handler_threads)
         self._requests = Requests()
         self._dispatcher = Dispatcher(self)
-        self._counts: dict[str, int] = dict.fromkeys(
-            ("frames_received", "frames_sent", "malformed_frames", "oversize_frames",
-             "handler_errors", "reconnects"), 0)
+        self._counters = Counters()
         self._transport: Any = None
         self._control = Control()
         self._send_timeout = ping_timeout / 2  # no byte taken this long: the peer is dead
         self._rx_bytes = 0  # size of the frame the reader is applying
         self._lost_reports = Throttled(logger)
-        self._reader: Reader | None = None
-        self._heartbeat: Heartbeat | None = None
         self._connected = threading.Event()
-        self._stopping = threading.Event()
-        self._finished = threading.Event()
+        self._life = Lifecycle(
+            url=self.url, connected=self._connected, lanes=self._lanes, control=self._control,
+            make_reader=lambda first_dial: Reader(self, first_timeout=first_dial),
+            make_heartbeat=lambda: Heartbeat(self),
+            end_locally=lambda: self._on_disconnected(
+                "client_disconnect", was_connected=self._connected.is_set()))
         self._auth_error: AuthenticationError | None = None
         self._dead_reason: str | None = None
         self._last_rx = time.monotonic()
-        self._closed = False
-        self._unreported_drops = 0
-        self._drop_report_due = False
-        self._last_drop_report = 0.0
+        self._drops = DropReports(
+            self._lanes, lambda delay, fn: self._schedule(delay, fn, or_now=True),
+            self._emit_client)
 
     # ------------------------------------------------------------------ lifecycle
+
+    # The lifecycle's state, read by the other internals.
+    _reader = property(lambda self: self._life.reader)
+    _heartbeat = property(lambda self: self._life.heartbeat)
+    _stopping = property(lambda self: self._life.stopping)
+    _finished = property(lambda self: self._life.finished)
+    _closed = property(lambda self: self._life.closed)
 
     @property
     def connected(self) -> bool:
@@ -164,46 +135,9 @@ class Client:
         behind, and connect() may be called again.
         """
         timeout = self.connect_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            if self._closed:
-                raise ConnectionClosedError("this client is closed; create a new Client")
-            reader = self._reader
-            if reader is not None and reader.stopping.is_set():
-                reader.join(deadline - time.monotonic())  # an abandoned attempt, ending
-            if reader is None or not reader.alive:
-                self._finished.clear()
-                self._auth_error = None
-                self._control.restart()
-                reader = self._reader = Reader(
-                    self, first_timeout=min(timeout, self.connect_timeout))
-                if self._heartbeat is None:
-                    self._heartbeat = Heartbeat(self)
-                    self._heartbeat.start()
-                reader.start()
-        while not self._connected.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
-            if self._finished.is_set() or self._closed:
-                self._abandon(reader, deadline)
-                raise reader.final_error or ConnectionClosedError(
-                    "the client was closed while connecting", reason="client_disconnect")
-            if time.monotonic() >= deadline:
-                self._abandon(reader, deadline)
-                raise ConnectTimeout(
-                    f"not connected to {self.url} within {timeout:g} s", url=self.url)
+        self._auth_error = None
+        self._life.connect(timeout, first_dial=min(timeout, self.connect_timeout))
         return self
-
-    def _abandon(self, reader: Reader, deadline: float) -> None:
-        """A connect() that failed: stop the attempt, its socket and the threads it
-        started, within a small margin past `deadline`."""
-        reader.stop()
-        reader.join(deadline + _ABANDON_MARGIN - time.monotonic())
-        with self._lock:
-            if self._reader is not reader or self._connected.is_set():
-                return  # another connect() took over, or it connected after all
-            heartbeat, self._heartbeat = self._heartbeat, None
-        if heartbeat is not None:
-            heartbeat.stop(max(0.0, deadline + _ABANDON_MARGIN - time.monotonic()))
-        self._control.stop(0.0)
 
     def close(self, timeout: float = 2.0) -> None:
         """Close the socket, end every call locally and stop voicesync's threads.
@@ -215,36 +149,7 @@ class Client:
         get up to half of `timeout` to return, and threads still running after that are
         logged (they are daemon threads). It never waits for the thread it runs on.
         """
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        try:
-            self._stopping.set()
-            reader = self._reader
-            if reader is not None:
-                reader.stop()
-            if (reader is not None and not reader.join(deadline - time.monotonic() - 0.2)
-                    and not reader.is_current):
-                logger.warning("the reader thread did not stop in time")
-            if reader is None or reader.alive:
-                self._on_disconnected("client_disconnect",
-                                      was_connected=self._connected.is_set())
-            if self._heartbeat is not None:
-                self._heartbeat.stop(max(0.0, deadline - time.monotonic() - 0.1))
-            # Deferred abort steps (end frames, on_abort callbacks) and running handlers
-            # share half the budget (their streams were aborted by the close, so a
-            # well-behaved loop exits at once); the rest is margin, so a loaded machine
-            # still returns within `timeout`.
-            handlers_until = min(deadline - 0.1, time.monotonic() + timeout / 2)
-            self._control.stop(max(0.0, (handlers_until - time.monotonic()) / 2))
-            stuck = self._lanes.close(handlers_until)
-            if stuck:
-                logger.warning("closed with %d handler(s) still running: %s", len(stuck),
-                               ", ".join(stuck[:5]))
-        finally:
-            self._finished.set()
+        self._life.close(timeout)
 
     def run_forever(self) -> None:
         """Block until `close()` (from another thread or a handler) or Ctrl-C.
@@ -333,15 +238,9 @@ class Client:
 
     def stats(self) -> ClientStats:
         """A snapshot of counters and dispatch lag; any thread."""
-        p50, p99 = self._lanes.lag.percentiles(0.5, 0.99)
         with self._lock:
-            counts = dict(self._counts)
             active = len(self._calls_by_id)
-        return ClientStats(
-            counts["frames_received"], counts["frames_sent"], counts["malformed_frames"],
-            counts["oversize_frames"], self._lanes.dropped, counts["handler_errors"],
-            counts["reconnects"], active, self._lanes.threads, p50 * 1e3, p99 * 1e3,
-            self._lanes.lag.maximum * 1e3)
+        return self._counters.snapshot(self._lanes, active)
 
     # ------------------------------------------------------------------ internals: sending
 
@@ -363,16 +262,21 @@ class Client:
         return True
 
     def _count(self, name: str) -> None:
-        with self._lock:
-            self._counts[name] += 1
+        self._counters.add(name)
 
     def _register(self, agent: Agent) -> None:
         if self._connected.is_set():
             self._send(agent.create_frame())
 
-    def _schedule(self, delay: float, fn: Any) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.schedule(delay, fn)
+    def _schedule(self, delay: float, fn: Callable[[], object], *,
+                  or_now: bool = False) -> None:
+        """Run fn on the heartbeat thread after `delay` s (with no heartbeat: at once if
+        `or_now`, else never)."""
+        heartbeat = self._life.heartbeat
+        if heartbeat is not None:
+            heartbeat.schedule(delay, fn)
+        elif or_now:
+            fn()
 
     # ------------------------------------------------------------------ internals: events
 
@@ -388,43 +292,11 @@ class Client:
         size = self._rx_bytes if self._reader is not None and self._reader.is_current else 0
         if not self._lanes.submit(lane, invoke, received_at=received_at,
                                   size=size) and not self._closed:
-            self._dropped(lane)
-
-    def _dropped(self, lane: str) -> None:
-        """Count a dropped event; report the first at once, then at most once a second.
-
-        Reports go through the `error` event on the heartbeat thread, slow-consumer
-        style, so a flood is not answered with a flood. Drops of the `error` lane itself
-        are counted and logged only.
-        """
-        if lane == _CLIENT_LANE:
-            self._lost_reports.warning("error handlers are too far behind: a report was dropped")
-            return
-        with self._lock:
-            self._unreported_drops += 1
-            if self._drop_report_due:
-                return
-            self._drop_report_due = True
-            delay = max(0.0, self._last_drop_report + 1.0 - time.monotonic())
-        if self._heartbeat is not None:
-            self._heartbeat.schedule(delay, self._report_drops)
-        else:
-            self._report_drops()
-
-    def _report_drops(self) -> None:
-        with self._lock:
-            count, self._unreported_drops = self._unreported_drops, 0
-            self._drop_report_due = False
-            self._last_drop_report = time.monotonic()
-        if count:
-            total = self._lanes.dropped
-            logger.warning("%d event(s) dropped: handlers too far behind (%d in all)", count,
-                           total)
-            self._emit_client("error", EventsDroppedError(
-                f"{count} event(s) dropped because a call's handlers were more than "
-                f"{self._lanes.max_backlog} events or {self._lanes.max_backlog_bytes >> 20} MiB "
-                f"behind ({total} in all); keep handlers short or hand long work to your "
-                "own threads", count=count, total=total))
+            if lane == _CLIENT_LANE:
+                self._lost_reports.warning(
+                    "error handlers are too far behind: a report was dropped")
+            else:
+                self._drops.dropped()
 
     def _emit_client(self, name: str, *args: Any) -> None:
         handlers = self._listeners.get(name)
@@ -512,16 +384,10 @@ class Client:
             self._report(error)
         self._finished.set()
 
-    # ------------------------------------------------------------------ internals: services
-
     def _request(self, call: Call, event: str, response: str, timeout: float,
                  payload: Mapping[str, Any]) -> Mapping[str, Any]:
-        request_id = self._requests.new_id()
-        pending = self._requests.open(request_id, event, response, call.id)
-        frame = {"event": event, "call_id": call.id, "request_id": request_id, **payload}
-        if not call.send(frame):
-            pending.done.set()
-        return self._requests.wait(request_id, pending, timeout)
+        return self._requests.ask(call.id, call.send, event, response, timeout=timeout,
+                                  payload=payload)
 
     def _rest_get(self, path: str, params: Mapping[str, str], timeout: float) -> dict[str, Any]:
         return rest_get(self.http_url + path, params, self._api_key, timeout)
@@ -532,36 +398,3 @@ class Client:
     def __repr__(self) -> str:
         state = "connected" if self.connected else "closed" if self._closed else "disconnected"
         return f"<Client {self.url} {state} agents={len(self._agents)} api_key=***>"
-
-
-def _endpoints(base: str) -> tuple[str, str]:
-    """(WebSocket URL ending in /client, REST base URL) from one base URL (§1.1)."""
-    if base.startswith("http"):
-        base = "ws" + base[4:]
-    if not base.startswith(("ws://", "wss://")):
-        raise ConfigurationError(f"url must start with wss://, ws://, https:// or http://: {base}")
-    base = base.rstrip("/")
-    if base.endswith("/client"):
-        base = base[: -len("/client")]
-    return base + "/client", "http" + base[2:]
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _tls_context(context: ssl.SSLContext | None, verify: bool) -> ssl.SSLContext:
-    if context is not None:
-        return context
-    context = ssl.create_default_context()
-    if not verify:
-        logger.warning("TLS certificate verification is OFF (tls_verify=False)")
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
