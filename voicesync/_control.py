@@ -41,9 +41,13 @@ class Control:
 
     def submit(self, fn: Callable[[], object]) -> None:
         with self._cond:
-            if self._stopped:
-                return
-            self._work.append(fn)
+            stopped = self._stopped
+            if not stopped:
+                self._work.append(fn)
+        if stopped:  # after close(): run it here rather than leave a provider stream open
+            _run_safely(fn)
+            return
+        with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="voicesync-control", daemon=True)
@@ -57,14 +61,18 @@ class Control:
 
     def stop(self, timeout: float) -> None:
         """Run what is queued for up to `timeout` s, then end the thread. Any thread."""
-        if threading.current_thread() is not self._thread:
+        on_me = threading.current_thread() is self._thread
+        if not on_me:
             self.drain(timeout)
         with self._cond:
             self._stopped = True
+            left = list(self._work) if on_me else []  # close() from an on_abort callback
             self._work.clear()
             thread, self._thread = self._thread, None
             self._cond.notify_all()
-        if thread is not None and thread is not threading.current_thread():
+        for fn in left:
+            _run_safely(fn)
+        if thread is not None and not on_me:
             thread.join(timeout)
 
     def restart(self) -> None:
@@ -84,7 +92,11 @@ class Control:
                     return
                 fn = self._work.popleft()
                 self._busy = True
-            try:
-                fn()
-            except Exception:
-                logger.exception("a deferred abort step failed")
+            _run_safely(fn)
+
+
+def _run_safely(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except Exception:
+        logger.exception("a deferred abort step failed")

@@ -39,6 +39,7 @@ _ABNORMAL = 1006
 _READ_AHEAD = 1 << 16
 _DIAL_SLICE = 0.05  # seconds between checks for close() while a TCP connect is pending
 _CLOSE_FLUSH = 0.2  # seconds close() gives an idle writer to send the close frame
+_SMALL_TAIL = 4096  # queued bytes close() still lets the writer send (within _CLOSE_FLUSH)
 _HEADER_MAX = 14  # a frame header's reads are never refused by the size cap
 OUTBOX_BYTES = 1 << 20  # outbound bytes queued before senders wait
 
@@ -300,10 +301,12 @@ class Transport:
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
             return
-        if outbox.idle():
-            with contextlib.suppress(ConnectionClosedError):
+        with contextlib.suppress(ConnectionClosedError):
+            if outbox.idle():
                 outbox.put(_frame(struct.pack("!H", code) + reason.encode(),
                                   websocket.ABNF.OPCODE_CLOSE))
+                outbox.flush(_CLOSE_FLUSH)
+            elif outbox.queued_bytes <= _SMALL_TAIL:  # e.g. the answer to the server's close
                 outbox.flush(_CLOSE_FLUSH)
         self.shutdown()
 
