@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from voicesync import _codec, _control
 from voicesync._log import REDACTED, debug_enabled, redact
 from voicesync._outbox import never_wait
+from voicesync._port import Port
 from voicesync._throttle import Throttled, clip
-from voicesync._transport import CLOSE_POLICY, FrameTooLargeError, Transport
+from voicesync._transport import CLOSE_POLICY, FrameTooLargeError
 from voicesync.errors import (
     AuthenticationError,
     ConnectError,
@@ -79,7 +80,7 @@ class Reader:
         ever_connected = False
         timeout = self._first_timeout
         while not self.stopping.is_set():
-            transport = Transport(
+            transport = client._transport_factory(
                 max_frame_bytes=client.max_frame_bytes, ssl_context=client._ssl_context,
                 send_timeout=client._send_timeout,
                 on_stall=lambda: client._declare_dead("send_timeout"))
@@ -117,7 +118,7 @@ class Reader:
                 code=error.code, reason=reason)
         return None
 
-    def _session(self, transport: Transport, timeout: float) -> VoiceSyncError | None:
+    def _session(self, transport: Port, timeout: float) -> VoiceSyncError | None:
         """One connection, start to end; returns what ended it (None: closed by us)."""
         client = self._client
         deadline = time.monotonic() + timeout
@@ -148,7 +149,7 @@ class Reader:
             client._transport = None
         return None
 
-    def _read(self, transport: Transport, deadline: float, timeout: float) -> None:
+    def _read(self, transport: Port, deadline: float, timeout: float) -> None:
         client = self._client
         while True:
             try:

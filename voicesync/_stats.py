@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicesync._lanes import Lanes
+from voicesync._throttle import Throttled
 from voicesync.errors import EventsDroppedError
 
 logger = logging.getLogger("voicesync.client")  # the records users already filter on
@@ -74,8 +75,14 @@ class DropReports:
         self._unreported = 0
         self._due = False
         self._last = 0.0
+        self._lost_reports = Throttled(logger)
 
-    def dropped(self) -> None:
+    def dropped(self, *, reporting: bool = False) -> None:
+        """One event dropped; `reporting`: it was a report to the `error` handlers, which
+        is only logged (throttled), never reported again."""
+        if reporting:
+            self._lost_reports.warning("error handlers are too far behind: a report was dropped")
+            return
         with self._lock:
             self._unreported += 1
             if self._due:

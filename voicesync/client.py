@@ -23,11 +23,13 @@ from voicesync._lanes import Lanes
 from voicesync._lifecycle import Lifecycle
 from voicesync._listeners import Handler, Listeners, register
 from voicesync._log import debug_enabled, redact
+from voicesync._port import PortFactory
 from voicesync._requests import Requests
 from voicesync._rest import rest_get
 from voicesync._stats import ClientStats, Counters, DropReports
-from voicesync._throttle import Throttled, clip
+from voicesync._throttle import clip
 from voicesync._tools import run_tool_calls
+from voicesync._transport import Transport
 from voicesync.agent import Agent
 from voicesync.call import Call
 from voicesync.errors import (
@@ -66,6 +68,8 @@ class Client:
         http_url: REST base URL; derived from `url` by default.
     """
 
+    _transport_factory: PortFactory = Transport  # voicesync.testing.FakeTransport swaps it
+
     def __init__(
         self, api_key: str | None = None, url: str | None = None, *, reconnect: bool = True,
         ping_interval: float = 5.0, ping_timeout: float = 15.0, connect_timeout: float = 10.0,
@@ -97,7 +101,6 @@ class Client:
         self._control = Control()
         self._send_timeout = ping_timeout / 2  # no byte taken this long: the peer is dead
         self._rx_bytes = 0  # size of the frame the reader is applying
-        self._lost_reports = Throttled(logger)
         self._connected = threading.Event()
         self._life = Lifecycle(
             url=self.url, connected=self._connected, lanes=self._lanes, control=self._control,
@@ -292,11 +295,7 @@ class Client:
         size = self._rx_bytes if self._reader is not None and self._reader.is_current else 0
         if not self._lanes.submit(lane, invoke, received_at=received_at,
                                   size=size) and not self._closed:
-            if lane == _CLIENT_LANE:
-                self._lost_reports.warning(
-                    "error handlers are too far behind: a report was dropped")
-            else:
-                self._drops.dropped()
+            self._drops.dropped(reporting=lane == _CLIENT_LANE)
 
     def _emit_client(self, name: str, *args: Any) -> None:
         handlers = self._listeners.get(name)

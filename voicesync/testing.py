@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from voicesync._fake import FakeTransport
 from voicesync.client import Client
 
 if TYPE_CHECKING:
     from voicesync.sim import Simulator
 
-__all__ = ["TEST_WORDS_PER_SECOND", "voicesync_client", "voicesync_sim"]
+__all__ = ["TEST_WORDS_PER_SECOND", "FakeTransport", "voicesync_client", "voicesync_sim"]
 
 TEST_WORDS_PER_SECOND = 50.0
 
