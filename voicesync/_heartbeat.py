@@ -91,7 +91,10 @@ class Heartbeat:
             # socket taking no data) count only from now on.
             logger.info("the process stalled for %.1f s; checking the server again before "
                         "judging its silence", now - self._due)
-            self._resumed = now
+            # At most once per ping_timeout, so a machine that is slow all the time
+            # still detects a dead server, within 2 x ping_timeout at worst.
+            if now - self._resumed > client.ping_timeout:
+                self._resumed = now
             self._ping(now)
         transport = client._transport
         if transport is not None and transport.stalled(now, self._resumed):
