@@ -21,6 +21,7 @@ from voicesync.errors import ConnectionClosedError
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
+URGENT_SLACK = 64 << 10  # bytes past the bound a thread that may not wait can still queue
 
 
 def never_wait() -> None:
@@ -68,10 +69,14 @@ class Outbox:
         Raises ConnectionClosedError once the outbox is broken, or when no room came
         within `stall_timeout` (the socket is then declared dead: ``send_timeout``).
         """
+        # Threads that may not wait (the reader's pongs and registrations) get some slack
+        # past the bound before their frames are refused: a burst of stream chunks that
+        # filled the queue must not cost the connection its protocol frames.
+        limit = self.max_bytes if may_wait() else self.max_bytes + URGENT_SLACK
         with self._cond:
             while True:
                 self._raise_if_broken()
-                if not self._queued or self._queued + len(data) <= self.max_bytes:
+                if not self._queued or self._queued + len(data) <= limit:
                     if not self._queued:
                         self._progress = time.monotonic()  # idle time is not a stall
                     self._frames.append(data)
