@@ -11,10 +11,11 @@ mark themselves with `never_wait()`; their frames are refused instead when it is
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from voicesync.errors import ConnectionClosedError
 
@@ -31,6 +32,19 @@ def never_wait() -> None:
 
 def may_wait() -> bool:
     return not getattr(_local, "never_wait", False)
+
+
+@contextlib.contextmanager
+def unless(flag: threading.Event) -> Iterator[None]:
+    """Frames this thread queues inside the block are refused once `flag` is set, checked
+    under the queue's lock. A reply stream's chunks use it: the reader sets `aborted`
+    before it queues anything else, so no chunk can follow what the reader sent after
+    applying a barge-in (e.g. the pong that answers the platform's next ping)."""
+    _local.unless = flag
+    try:
+        yield
+    finally:
+        _local.unless = None
 
 
 class Outbox:
@@ -73,9 +87,12 @@ class Outbox:
         # past the bound before their frames are refused: a burst of stream chunks that
         # filled the queue must not cost the connection its protocol frames.
         limit = self.max_bytes if may_wait() else self.max_bytes + URGENT_SLACK
+        unless: threading.Event | None = getattr(_local, "unless", None)
         with self._cond:
             while True:
                 self._raise_if_broken()
+                if unless is not None and unless.is_set():
+                    return False
                 if not self._queued or self._queued + len(data) <= limit:
                     if not self._queued:
                         self._progress = time.monotonic()  # idle time is not a stall

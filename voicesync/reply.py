@@ -11,6 +11,7 @@ from typing import Any
 from typing_extensions import Self
 
 from voicesync import _codec, _control
+from voicesync._outbox import unless
 from voicesync.errors import ReplyStreamClosedError
 
 logger = logging.getLogger(__name__)
@@ -98,9 +99,13 @@ class ReplyStream:
                 return True
             self._start_locked()
             self._parts.append(text)
-            if self._send(_codec.stream_frame(
-                    self.call_id, self.message_id, "chunk", token=text)):
-                return True
+            with unless(self.aborted):  # an abort applied meanwhile refuses the chunk
+                if self._send(_codec.stream_frame(
+                        self.call_id, self.message_id, "chunk", token=text)):
+                    return True
+            if self.aborted.is_set():  # refused: the reader finishes the abort
+                self._parts.pop()
+                return False
         self.abort(self._cut_reason())  # the socket (or the call) is gone: report it cut
         return False
 
