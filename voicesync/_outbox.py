@@ -56,8 +56,13 @@ class Outbox:
     """
 
     def __init__(self, write: Callable[[memoryview], int], *, max_bytes: int,
-                 stall_timeout: float, on_stall: Callable[[], None]) -> None:
+                 stall_timeout: float, on_stall: Callable[[], None],
+                 try_write: Callable[[bytes], int] | None = None) -> None:
         self._write = write
+        # A write that never blocks (0: the socket is full). With it, a frame put into an
+        # empty, idle outbox goes out on the caller's thread: no hand-off to the writer,
+        # whose wake-up waits for the GIL (up to 5 ms with busy handler threads).
+        self._try_write = try_write
         self.max_bytes = max_bytes
         self.stall_timeout = stall_timeout
         self._on_stall = on_stall
@@ -93,6 +98,9 @@ class Outbox:
                 self._raise_if_broken()
                 if unless is not None and unless.is_set():
                     return False
+                if self._direct_ok():
+                    self._writing = True  # this thread writes; the writer waits
+                    break
                 if not self._queued or self._queued + len(data) <= limit:
                     if not self._queued:
                         self._progress = time.monotonic()  # idle time is not a stall
@@ -106,11 +114,36 @@ class Outbox:
                 # that stopped reading); this bound is only its backstop.
                 left = self._progress + 2 * self.stall_timeout - time.monotonic()
                 if left <= 0:
-                    break
+                    self.stalled(time.monotonic(), force=True)
+                    raise ConnectionClosedError("cannot send: the server stopped reading",
+                                                reason="send_timeout")
                 self._cond.wait(left)
-        self.stalled(time.monotonic(), force=True)
-        raise ConnectionClosedError("cannot send: the server stopped reading",
-                                    reason="send_timeout")
+        return self._write_now(data)
+
+    def _direct_ok(self) -> bool:
+        return (self._try_write is not None and not self._queued and not self._writing
+                and self._thread.is_alive())
+
+    def _write_now(self, data: bytes) -> bool:
+        """Write on this thread what the socket takes at once; the rest goes first in the
+        queue for the writer thread."""
+        assert self._try_write is not None
+        try:
+            sent = self._try_write(data)
+        except OSError as exc:
+            with self._cond:
+                self._writing = False
+            self.stop()
+            raise ConnectionClosedError(f"send failed: {exc}", reason="connection_lost") from exc
+        with self._cond:
+            self._writing = False
+            if sent < len(data):
+                if not self._queued:
+                    self._progress = time.monotonic()
+                self._frames.appendleft(data[sent:])
+                self._queued += len(data) - sent
+            self._cond.notify_all()
+        return True
 
     def _raise_if_broken(self) -> None:
         if self._broken is not None:
@@ -165,7 +198,7 @@ class Outbox:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._frames and self._broken is None:
+                while (not self._frames or self._writing) and self._broken is None:
                     self._cond.wait()
                 if self._broken is not None:
                     return

@@ -96,8 +96,11 @@ class Transport:
         self._dialing = None
         self._cap_frames(ws)
         ws.frame_buffer.recv = _ReadAhead(ws._recv)
-        outbox = Outbox(ws.sock.send, max_bytes=self._max_outbox,
-                        stall_timeout=self._send_timeout, on_stall=self._stalled)
+        sock = ws.sock
+        outbox = Outbox(sock.send, max_bytes=self._max_outbox,
+                        stall_timeout=self._send_timeout, on_stall=self._stalled,
+                        try_write=None if isinstance(sock, ssl.SSLSocket) else (
+                            lambda data: _send_nowait(sock, data)))
         # websocket-client answers pings and close frames itself, on the reader thread:
         # those go through the outbox too, so the writer stays the socket's only writer.
         ws.pong = lambda payload: outbox.put(_frame(payload, websocket.ABNF.OPCODE_PONG))
@@ -350,6 +353,14 @@ class _Oversize(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(size)
         self.size = size
+
+
+def _send_nowait(sock: socket.socket, data: bytes) -> int:
+    """What a plain TCP socket takes without blocking (TLS has no such call)."""
+    try:
+        return sock.send(data, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return 0
 
 
 def _frame(payload: bytes, opcode: int) -> bytes:
