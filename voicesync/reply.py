@@ -137,19 +137,28 @@ class ReplyStream:
         """Stop the reply now: set `aborted`, send ``end`` if anything was started, then
         run the `on_abort` callbacks on this thread. Idempotent. Any thread.
 
-        On voicesync's reader thread only `aborted` is set at once; the ``end`` frame
-        and the callbacks follow on the `voicesync-control` thread, so reading never
-        waits for the app or the socket. Returns True when this call aborted the stream.
+        On voicesync's reader thread `aborted` is set at once and the ``end`` frame is
+        queued if no writer holds the stream; the callbacks (and an ``end`` that had to
+        wait) follow on the `voicesync-control` thread, so reading never waits for the
+        app or the socket. Returns True when this call aborted the stream.
         """
         defer = _control.deferral()
         if defer is not None:
-            # Never the stream's lock here: a writer may hold it while it waits for room.
+            # Never wait for the stream's lock here: a writer may hold it while it waits
+            # for room in the outbox.
             with self._claim:
                 if self._ended or self._closing or self.aborted.is_set():
                     return False
                 self._abort_reason = reason
                 self.aborted.set()
-            defer(lambda: self._finish_abort(reason, preset=True))
+            if not self._lock.acquire(blocking=False):
+                defer(lambda: self._finish_abort(reason, preset=True))
+                return True
+            try:  # free: send the end now (the outbox never makes the reader wait)
+                sent, callbacks = self._end_locked(reason)
+            finally:
+                self._lock.release()
+            defer(lambda: self._after_abort(callbacks, resend_end=not sent))
             return True
         return self._finish_abort(reason, preset=False)
 
@@ -158,19 +167,29 @@ class ReplyStream:
             if self._ended:
                 return False
             won = preset or not self.aborted.is_set()  # not already claimed by the reader
-            self._ended = True
-            self._abort_reason = self._abort_reason or reason
-            self.aborted.set()
-            if self._started:
-                self._send(_codec.stream_frame(self.call_id, self.message_id, "end"))
-            callbacks, self._callbacks = self._callbacks, []
+            _, callbacks = self._end_locked(reason)
+        self._after_abort(callbacks)
+        return won
+
+    def _end_locked(self, reason: str) -> tuple[bool, list[AbortCallback]]:
+        """Mark the stream aborted and send its end; (end sent or not needed, callbacks)."""
+        self._ended = True
+        self._abort_reason = self._abort_reason or reason
+        self.aborted.set()
+        sent = not self._started or self._send(
+            _codec.stream_frame(self.call_id, self.message_id, "end"))
+        callbacks, self._callbacks = self._callbacks, []
+        return sent, callbacks
+
+    def _after_abort(self, callbacks: list[AbortCallback], *, resend_end: bool = False) -> None:
+        if resend_end:  # the outbox refused the reader; this thread may wait for room
+            self._send(_codec.stream_frame(self.call_id, self.message_id, "end"))
         self._on_done(self)
         for callback in callbacks:
             try:
                 callback(self)
             except Exception:
                 logger.exception("on_abort callback of reply %s failed", self.message_id)
-        return won
 
     def _start_locked(self) -> None:
         if not self._started:
