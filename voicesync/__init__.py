@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from voicesync import rest as rest, returning as returning
+from voicesync._stats import ClientStats as ClientStats
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
 from voicesync.call import (
@@ -14,7 +15,7 @@ from voicesync.call import (
     RingingCall as RingingCall,
     SayHandle as SayHandle,
 )
-from voicesync.client import Client as Client, ClientStats as ClientStats
+from voicesync.client import Client as Client
 from voicesync.errors import (
     AgentConflictError as AgentConflictError,
     AuthenticationError as AuthenticationError,

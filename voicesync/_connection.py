@@ -7,9 +7,12 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from voicesync import _codec
+from voicesync import _codec, _control
 from voicesync._log import debug_enabled, redact, redact_error
-from voicesync._transport import CLOSE_POLICY, FrameTooLargeError, Transport
+from voicesync._outbox import never_wait
+from voicesync._port import Port
+from voicesync._throttle import Throttled, clip
+from voicesync._transport import CLOSE_POLICY, FrameTooLargeError
 from voicesync.errors import (
     AuthenticationError,
     ConnectError,
@@ -36,17 +39,33 @@ class Reader:
     to the waiting `connect()` instead of being retried.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, first_timeout: float) -> None:
         self._client = client
+        self._first_timeout = first_timeout  # connect(timeout=...) bounds the first dial
         self._thread = threading.Thread(target=self._run, name="voicesync-reader", daemon=True)
+        self.stopping = threading.Event()  # this reader's own: a later connect() gets a new one
         self.final_error: VoiceSyncError | None = None
+        self._bad_frames = Throttled(logger)  # one line per 5 s however many frames
 
     def start(self) -> None:
         self._thread.start()
 
+    def stop(self) -> None:
+        """Stop redialling and break the current attempt or connection. Any thread."""
+        self.stopping.set()
+        transport = self._client._transport
+        if transport is not None:
+            transport.close()
+
     def join(self, timeout: float) -> bool:
-        self._thread.join(timeout)
+        """Wait for the thread to end; never joins the calling thread itself."""
+        if self._thread is not threading.current_thread():
+            self._thread.join(max(0.0, timeout))
         return not self._thread.is_alive()
+
+    @property
+    def is_current(self) -> bool:
+        return self._thread is threading.current_thread()
 
     @property
     def alive(self) -> bool:
@@ -54,12 +73,18 @@ class Reader:
 
     def _run(self) -> None:
         client = self._client
+        _control.bind(client._control)  # aborts applied here finish on the control thread
+        never_wait()  # a full outbox refuses the reader's frames rather than blocking it
         attempt = 0
         ever_connected = False
-        while not client._stopping.is_set():
-            transport = Transport(max_frame_bytes=client.max_frame_bytes,
-                                  ssl_context=client._ssl_context)
-            error = self._session(transport)
+        timeout = self._first_timeout
+        while not self.stopping.is_set():
+            transport = client._transport_factory(
+                max_frame_bytes=client.max_frame_bytes, ssl_context=client._ssl_context,
+                send_timeout=client._send_timeout,
+                on_stall=lambda: client._declare_dead("send_timeout"))
+            error = self._session(transport, timeout)
+            timeout = client.connect_timeout
             if error is not None:  # close reasons and server texts may echo the key
                 redact_error(error, client._api_key)
             connected_this_time = client._connected.is_set()
@@ -70,7 +95,7 @@ class Reader:
             client._on_disconnected(reason, was_connected=connected_this_time)
             transport.close()
             transport.release()
-            if client._stopping.is_set():
+            if self.stopping.is_set():
                 return
             give_up = self._fatal(error, reason)
             if give_up is not None or not ever_connected or not client.reconnect:
@@ -81,32 +106,33 @@ class Reader:
             delay = client._backoff.delay(attempt)
             attempt += 1
             logger.info("connection lost (%s); reconnecting in %.2f s", reason, delay)
-            if client._stopping.wait(delay):
+            if self.stopping.wait(delay):
                 return
             client._emit_client("reconnecting", attempt, delay)
 
     def _fatal(self, error: VoiceSyncError | None, reason: str) -> VoiceSyncError | None:
         if isinstance(error, AuthenticationError):
             return error
-        if isinstance(error, ConnectionClosedError) and (
-                error.code == _DISPLACED_CODE or "displaced" in reason.lower()):
+        if isinstance(error, ConnectionClosedError) and error.code == _DISPLACED_CODE:
             return ConnectionClosedError(
                 "another connection took over this agent (displaced); not reconnecting",
                 code=error.code, reason=reason)
         return None
 
-    def _session(self, transport: Transport) -> VoiceSyncError | None:
+    def _session(self, transport: Port, timeout: float) -> VoiceSyncError | None:
         """One connection, start to end; returns what ended it (None: closed by us)."""
         client = self._client
-        deadline = time.monotonic() + client.connect_timeout
+        deadline = time.monotonic() + timeout
         client._transport = transport  # published first: close() can break a hung open()
         try:
-            transport.open(client.url, client.connect_timeout)
-            if client._stopping.is_set():
+            if self.stopping.is_set():  # stop() ran before the transport was published
                 return None
-            transport.set_timeout(client.connect_timeout)
-            transport.send(_codec.dumps({"event": "connect", "api_key": client._api_key}))
-            self._read(transport, deadline)
+            transport.open(client.url, timeout)
+            if self.stopping.is_set():
+                return None
+            transport.set_timeout(max(0.001, deadline - time.monotonic()))
+            transport.greet(_codec.dumps({"event": "connect", "api_key": client._api_key}))
+            self._read(transport, deadline, timeout)
         except AuthenticationError as exc:
             return exc
         except ConnectionClosedError as exc:
@@ -124,14 +150,14 @@ class Reader:
             client._transport = None
         return None
 
-    def _read(self, transport: Transport, deadline: float) -> None:
+    def _read(self, transport: Port, deadline: float, timeout: float) -> None:
         client = self._client
         while True:
             try:
                 text = transport.recv()
             except ProtocolError as exc:
                 client._count("malformed_frames")
-                logger.warning("skipped a frame: %s", exc)
+                self._bad_frames.warning("skipped a frame: %s", clip(str(exc)))
                 continue
             except FrameTooLargeError:
                 client._count("oversize_frames")
@@ -142,7 +168,7 @@ class Reader:
                 if client._connected.is_set():
                     continue
                 raise ConnectTimeout(
-                    f"no 'connected' from {client.url} within {client.connect_timeout:g} s",
+                    f"no 'connected' from {client.url} within {timeout:g} s",
                     url=client.url) from None
             if client._auth_error is not None:
                 raise client._auth_error
@@ -156,11 +182,13 @@ class Reader:
                 frame = _codec.loads(text)
             except ProtocolError as exc:
                 client._count("malformed_frames")
-                logger.warning("skipped a frame (%s): %.200s", exc, redact(text, client._api_key))
+                self._bad_frames.warning("skipped a frame (%s): %s", clip(str(exc)),
+                                    clip(redact(text, client._api_key)))
                 continue
             if debug_enabled(logger):
                 logger.debug("<< %s", redact(text, client._api_key)[:2000])
             was_connected = client._connected.is_set()
+            client._rx_bytes = len(text)  # what lanes charge this frame's events against
             client._dispatcher.handle(frame, received)
             if client._auth_error is not None:
                 raise client._auth_error
@@ -169,8 +197,8 @@ class Reader:
                     transport.set_timeout(None)
                 elif time.monotonic() > deadline:
                     raise ConnectTimeout(
-                        f"no 'connected' from {client.url} within "
-                        f"{client.connect_timeout:g} s", url=client.url)
+                        f"no 'connected' from {client.url} within {timeout:g} s",
+                        url=client.url)
 
 
 def _reason(error: VoiceSyncError | None, dead_reason: str | None) -> str:

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 Frame = dict[str, Any]
 _FAILED_DIAL = frozenset({"busy", "no-answer", "no_answer", "failed", "canceled", "cancelled"})
-_AUTH_CODES = frozenset({"INVALID_KEY", "UNAUTHORIZED", "INVALID_API_KEY", "AUTH_FAILED"})
+_AUTH_CODE = "INVALID_KEY"  # the one documented refusal code; others are reported only
 _REMEMBER_ENDED = 4096  # call ids the platform ended, kept to ignore their late frames
 
 
@@ -138,7 +138,7 @@ class Dispatcher:
         code = _codec.text_field(frame, "code")
         text = _codec.error_text(frame)
         agent = self._agent(frame)
-        if code in _AUTH_CODES or "INVALID_KEY" in text:
+        if code == _AUTH_CODE:
             self._client._auth_failed(AuthenticationError(
                 f"the platform refused the API key ({code or text}); check PINECALL_API_KEY"))
             return

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from voicesync._outbox import never_wait
+
 if TYPE_CHECKING:
     from voicesync.client import Client
 
@@ -17,9 +19,9 @@ logger = logging.getLogger(__name__)
 
 # A beat this late means the whole process was stalled (a C call holding the GIL, a
 # long GC, the machine swapping): the reader was frozen too, so the silence it measured
-# says nothing about the server. Such a beat pings and looks again after STALL_GRACE.
+# says nothing about the server. Such a beat pings at once, and the server's silence is
+# measured from that moment: only a full ping_timeout with no frame after it counts.
 STALL = 0.5
-STALL_GRACE = 1.0
 
 
 class Heartbeat:
@@ -36,6 +38,7 @@ class Heartbeat:
         self._stop = False
         self._last_ping = 0.0
         self._due = 0.0  # when the current wait should end; lateness reveals a stall
+        self._resumed = 0.0  # when the process last resumed from a stall
         self._thread = threading.Thread(
             target=self._run, name="voicesync-heartbeat", daemon=True)
 
@@ -58,6 +61,7 @@ class Heartbeat:
 
     def _run(self) -> None:
         client = self._client
+        never_wait()  # a full outbox skips a ping rather than blocking the heartbeat
         while True:
             now = time.monotonic()
             due: list[Callable[[], object]] = []
@@ -82,13 +86,20 @@ class Heartbeat:
     def _beat(self, now: float) -> float:
         """Ping when due and check liveness; returns seconds until the next check."""
         client = self._client
-        silent = now - client._last_rx
-        stalled = now - self._due > STALL
-        if silent > client.ping_timeout and stalled:
+        if now - self._due > STALL:
+            # The process was frozen, the reader and the writer too: silence (and a
+            # socket taking no data) count only from now on.
             logger.info("the process stalled for %.1f s; checking the server again before "
-                        "declaring it silent", now - self._due)
+                        "judging its silence", now - self._due)
+            # At most once per ping_timeout, so a machine that is slow all the time
+            # still detects a dead server, within 2 x ping_timeout at worst.
+            if now - self._resumed > client.ping_timeout:
+                self._resumed = now
             self._ping(now)
-            return min(STALL_GRACE, client.ping_timeout)
+        transport = client._transport
+        if transport is not None and transport.stalled(now, self._resumed):
+            return client.ping_interval  # declared dead: the reader redials
+        silent = now - max(client._last_rx, self._resumed)
         if silent > client.ping_timeout:
             logger.warning("no frame from the server for %.1f s; reconnecting", silent)
             client._declare_dead("ping_timeout")
@@ -96,8 +107,9 @@ class Heartbeat:
         if now - self._last_ping >= client.ping_interval:
             self._ping(now)
         next_ping = self._last_ping + client.ping_interval - now
-        deadline = client._last_rx + client.ping_timeout - now
-        return max(0.001, min(next_ping, deadline + 0.001))
+        deadline = max(client._last_rx, self._resumed) + client.ping_timeout - now
+        # Look at least twice per send_timeout, so a stalled writer is caught in time.
+        return max(0.001, min(next_ping, deadline + 0.001, client._send_timeout / 2))
 
     def _ping(self, now: float) -> None:
         self._last_ping = now

@@ -19,15 +19,16 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 SLOW_DISPATCH = 0.1  # seconds from frame received to handler start before warning
-Task = tuple[Callable[..., Any], tuple[Any, ...], float]
+Task = tuple[Callable[..., Any], tuple[Any, ...], float, int]  # fn, args, received, bytes
 
 
 class _Lane:
-    __slots__ = ("key", "scheduled", "tasks")
+    __slots__ = ("bytes", "key", "scheduled", "tasks")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.tasks: collections.deque[Task] = collections.deque()
+        self.bytes = 0  # wire bytes of the queued tasks' frames
         self.scheduled = False
 
 
@@ -57,11 +58,13 @@ class Lanes:
 
     def __init__(
         self, *, on_error: Callable[[BaseException, str], None], max_workers: int = 1000,
-        max_backlog: int = 10_000, idle_timeout: float = 30.0,
+        max_backlog: int = 10_000, max_backlog_bytes: int = 16 << 20,
+        idle_timeout: float = 30.0,
     ) -> None:
         self._on_error = on_error
         self._max_workers = max_workers
         self.max_backlog = max_backlog
+        self.max_backlog_bytes = max_backlog_bytes
         self._idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
@@ -80,19 +83,23 @@ class Lanes:
         self._warned_at = 0.0
 
     def submit(self, key: str, fn: Callable[..., Any], *args: Any,
-               received_at: float | None = None) -> bool:
-        """Queue fn(*args) on lane `key`. False when closed or the lane's backlog is full."""
-        task: Task = (fn, args, time.monotonic() if received_at is None else received_at)
+               received_at: float | None = None, size: int = 0) -> bool:
+        """Queue fn(*args) on lane `key`, charging `size` bytes to its backlog. False
+        when closed or the lane's backlog is full (in events or in bytes)."""
+        task: Task = (fn, args, time.monotonic() if received_at is None else received_at,
+                      size)
         with self._lock:
             if self._closed:
                 return False
             lane = self._lanes.get(key)
             if lane is None:
                 lane = self._lanes[key] = _Lane(key)
-            if len(lane.tasks) >= self.max_backlog:
+            if len(lane.tasks) >= self.max_backlog or (
+                    lane.tasks and lane.bytes + size > self.max_backlog_bytes):
                 self.dropped += 1
                 return False
             lane.tasks.append(task)
+            lane.bytes += size
             if lane.scheduled:
                 return True
             lane.scheduled = True
@@ -158,7 +165,8 @@ class Lanes:
                     if self._lanes.get(lane.key) is lane:
                         del self._lanes[lane.key]
                     return
-                fn, args, received_at = lane.tasks.popleft()
+                fn, args, received_at, size = lane.tasks.popleft()
+                lane.bytes -= size
             self._measure(time.monotonic() - received_at, lane.key)
             try:
                 fn(*args)
@@ -189,6 +197,7 @@ class Lanes:
             pending = sum(len(lane.tasks) for lane in self._lanes.values())
             for lane in self._lanes.values():
                 lane.tasks.clear()
+                lane.bytes = 0
             self._work.notify_all()
             self._want.notify_all()
             spawner = self._spawner

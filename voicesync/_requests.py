@@ -45,6 +45,16 @@ class Requests:
             self._pending[request_id] = pending
         return pending
 
+    def ask(self, call_id: str, send: Callable[[Mapping[str, Any]], bool], event: str,
+            response: str, *, timeout: float, payload: Mapping[str, Any],
+            link_state: Callable[[], str]) -> Mapping[str, Any]:
+        """Send `event` for a call and wait for its `response` frame (same request_id)."""
+        request_id = self.new_id()
+        pending = self.open(request_id, event, response, call_id)
+        if not send({"event": event, "call_id": call_id, "request_id": request_id, **payload}):
+            pending.done.set()
+        return self.wait(request_id, pending, timeout, link_state)
+
     def wait(self, request_id: str, pending: _Pending, timeout: float,
              link_state: Callable[[], str]) -> Mapping[str, Any]:
         try:

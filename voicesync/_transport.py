@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import logging
@@ -22,6 +21,7 @@ from websocket._http import _ssl_socket as ssl_socket
 from websocket._socket import DEFAULT_SOCKET_OPTION
 from websocket._url import get_proxy_info, parse_url
 
+from voicesync._outbox import Outbox
 from voicesync.errors import (
     AuthenticationError,
     ConnectError,
@@ -39,6 +39,10 @@ _NO_STATUS = 1005
 _ABNORMAL = 1006
 _READ_AHEAD = 1 << 16
 _DIAL_SLICE = 0.05  # seconds between checks for close() while a TCP connect is pending
+_CLOSE_FLUSH = 0.2  # seconds close() gives an idle writer to send the close frame
+_SMALL_TAIL = 4096  # queued bytes close() still lets the writer send (within _CLOSE_FLUSH)
+_HEADER_MAX = 14  # a frame header's reads are never refused by the size cap
+OUTBOX_BYTES = 1 << 20  # outbound bytes queued before senders wait
 
 
 class FrameTooLargeError(ConnectionClosedError):
@@ -48,19 +52,24 @@ class FrameTooLargeError(ConnectionClosedError):
 class Transport:
     """One WebSocket connection. `recv` belongs to one reader thread; `send` to any thread.
 
-    websocket-client serialises writers with its own lock (enable_multithread), and
-    `shutdown()` wakes a reader blocked in recv() at once, which close() alone does not.
+    Every write goes through an `Outbox` and its writer thread, so no caller ever blocks
+    in the socket; `shutdown()` wakes a reader blocked in recv() at once, which close()
+    alone does not.
     """
 
-    def __init__(self, *, max_frame_bytes: int, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, *, max_frame_bytes: int, ssl_context: ssl.SSLContext | None,
+                 send_timeout: float = 7.5, on_stall: Callable[[], None] = lambda: None,
+                 max_outbox_bytes: int = OUTBOX_BYTES) -> None:
         self._max = max_frame_bytes
         self._ssl = ssl_context
         self._ws: Any = None
         self._opening: Any = None  # the socket during open(), so close() can break it
         self._dialing: socket.socket | None = None  # our own TCP socket during open()
         self._cancelled = threading.Event()
-        self._outbox: collections.deque[bytes] = collections.deque()  # frames not yet sent
-        self._send_lock = threading.Lock()
+        self._send_timeout = send_timeout
+        self._on_stall = on_stall
+        self._max_outbox = max_outbox_bytes
+        self._outbox: Outbox | None = None
 
     def open(self, url: str, timeout: float) -> None:
         """Open the socket and finish the HTTP upgrade within `timeout` seconds."""
@@ -95,7 +104,34 @@ class Transport:
         self._dialing = None
         self._cap_frames(ws)
         ws.frame_buffer.recv = _ReadAhead(ws._recv)
+        sock = ws.sock
+        outbox = Outbox(sock.send, max_bytes=self._max_outbox,
+                        stall_timeout=self._send_timeout, on_stall=self._stalled,
+                        try_write=None if isinstance(sock, ssl.SSLSocket) else (
+                            lambda data: _send_nowait(sock, data)))
+        # websocket-client answers pings and close frames itself, on the reader thread:
+        # those go through the outbox too, so the writer stays the socket's only writer.
+        ws.pong = lambda payload: outbox.put(_frame(payload, websocket.ABNF.OPCODE_PONG))
+        ws.send_close = lambda status=CLOSE_NORMAL, reason=b"": outbox.put(
+            _frame(struct.pack("!H", status) + reason, websocket.ABNF.OPCODE_CLOSE))
+        self._outbox = outbox
         self._ws = ws
+
+    def greet(self, text: str) -> None:
+        """Write the first frame on this thread, then start the writer thread.
+
+        Before the first recv(): TLS 1.3 delivers its session tickets with the first
+        read, and OpenSSL must not be read and written from two threads at that point.
+        """
+        ws, outbox = self._ws, self._outbox
+        if ws is None or outbox is None:
+            raise ConnectionClosedError("not connected", reason="not connected")
+        try:
+            ws.sock.sendall(_frame(text.encode("utf-8"), websocket.ABNF.OPCODE_TEXT))
+        except OSError as exc:
+            raise ConnectionClosedError(f"send failed: {_describe(exc)}", code=_ABNORMAL,
+                                        reason="connection_lost") from exc
+        outbox.start()
 
     def _dial(self, url: str, deadline: float) -> socket.socket | None:
         """Connect TCP (and TLS) ourselves, so that close() can break a connect whose SYNs
@@ -156,18 +192,30 @@ class Transport:
             sock.close()
 
     def _cap_frames(self, ws: Any) -> None:
-        # websocket-client has no size limit; refuse a frame from its header, before
-        # the payload is buffered.
-        buffer = ws.frame_buffer
+        # websocket-client has no size limit; refuse a frame from its header, before its
+        # payload is buffered, counting the fragments of this message already held, so a
+        # fragmented message never holds more than the cap either.
+        buffer, assembler = ws.frame_buffer, ws.cont_frame
         read: Callable[[int], bytes] = buffer.recv_strict
+        add: Callable[[Any], None] = assembler.add
         cap = self._max
 
+        def held() -> int:
+            pending = assembler.cont_data
+            return len(pending[1]) if pending else 0
+
         def capped(size: int) -> bytes:
-            if size > cap:
-                raise _Oversize(size)
+            if size > _HEADER_MAX and size > cap - held():
+                raise _Oversize(held() + size)
             return read(size)
 
+        def capped_add(frame: Any) -> None:
+            if held() + len(frame.data) > cap:
+                raise _Oversize(held() + len(frame.data))
+            add(frame)
+
         buffer.recv_strict = capped
+        assembler.add = capped_add
 
     def set_timeout(self, seconds: float | None) -> None:
         """Bound the next reads (used only during the handshake)."""
@@ -216,32 +264,27 @@ class Transport:
         except UnicodeDecodeError:
             raise ProtocolError("text frame is not valid UTF-8") from None
 
-    def send(self, text: str) -> None:
-        """Write one text frame. Raises ConnectionClosedError if the socket is gone."""
-        ws = self._ws
-        if ws is None:
-            raise ConnectionClosedError("not connected", reason="not connected")
+    def send(self, text: str) -> bool:
+        """Queue one text frame for the writer thread. Any thread.
+
+        Returns False when the outbox is full and this thread may not wait (see
+        `_outbox.never_wait`). Raises ConnectionClosedError if the socket is gone or
+        the server took no data for `send_timeout` (reason ``send_timeout``).
+        """
         outbox = self._outbox
-        outbox.append(websocket.ABNF.create_frame(text, websocket.ABNF.OPCODE_TEXT).format())
-        # Combining writes: whoever holds the send lock sends every queued frame, and a
-        # thread that finds it busy leaves its frame to the holder instead of waiting.
-        # A holder drops the GIL in send() and must win it back before it can release
-        # the lock; with hundreds of handler threads, waiting senders formed a convoy
-        # behind it and the token rate collapsed. The holder re-checks the queue after
-        # releasing, so no frame is left behind; one queue keeps every stream in order.
-        lock = self._send_lock
-        while outbox and lock.acquire(blocking=False):
-            try:
-                data = b"".join([outbox.popleft() for _ in range(len(outbox))])
-                with ws.lock:  # websocket-client's own writes (pong, close) take it too
-                    while data:
-                        data = data[ws._send(data):]
-            except (websocket.WebSocketException, OSError) as exc:
-                raise ConnectionClosedError(
-                    f"send failed: {_describe(exc)}", code=_ABNORMAL, reason="connection_lost",
-                ) from exc
-            finally:
-                lock.release()
+        if outbox is None:
+            raise ConnectionClosedError("not connected", reason="not connected")
+        return outbox.put(_frame(text.encode("utf-8"), websocket.ABNF.OPCODE_TEXT))
+
+    def stalled(self, now: float, since: float) -> bool:
+        """True once the server took no data for `send_timeout` after `since` (it is then
+        declared dead)."""
+        outbox = self._outbox
+        return outbox is not None and outbox.stalled(now, since=since)
+
+    def _stalled(self) -> None:
+        self._on_stall()
+        self.shutdown()
 
     def shutdown(self) -> None:
         """Break the connection now, waking any thread blocked in recv() or send()."""
@@ -250,31 +293,41 @@ class Transport:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        if self._outbox is not None:
+            self._outbox.stop()
 
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        """Send a close frame if the socket still writes, then shut it down. Any thread.
+        """Send a close frame if the writer is idle, then shut the socket down. Any
+        thread; never waits on the writer (it may be blocked on a peer that stopped
+        reading), so it returns within about _CLOSE_FLUSH seconds.
 
         The file descriptor stays open until `release()`, so a reader still inside
         recv() never sees it reused by another socket. During open() it breaks the
         upgrade instead, so a redial stuck in a silent handshake fails at once.
         """
-        ws = self._ws
-        if ws is None:
+        ws, outbox = self._ws, self._outbox
+        if ws is None or outbox is None:
             self._cancelled.set()
             for sock in (getattr(self._opening, "sock", None), self._dialing):
                 if sock is not None:
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
             return
-        sock = getattr(ws, "sock", None)
-        if sock is not None:
-            with contextlib.suppress(Exception):
-                sock.settimeout(0.2)  # a black-holed peer must not hold close() up
-                ws.send_close(code, reason.encode())
+        with contextlib.suppress(ConnectionClosedError):
+            if outbox.idle():
+                outbox.put(_frame(struct.pack("!H", code) + reason.encode(),
+                                  websocket.ABNF.OPCODE_CLOSE))
+                outbox.flush(_CLOSE_FLUSH)
+            elif outbox.queued_bytes <= _SMALL_TAIL:  # e.g. the answer to the server's close
+                outbox.flush(_CLOSE_FLUSH)
         self.shutdown()
 
     def release(self) -> None:
-        """Free the socket. Only the reader thread calls this, after its last recv()."""
+        """Stop the writer and free the socket. Only the reader thread calls this,
+        after its last recv()."""
+        self.shutdown()
+        if self._outbox is not None:
+            self._outbox.join(_CLOSE_FLUSH)
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -309,6 +362,19 @@ class _Oversize(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(size)
         self.size = size
+
+
+def _send_nowait(sock: socket.socket, data: bytes) -> int:
+    """What a plain TCP socket takes without blocking (TLS has no such call)."""
+    try:
+        return sock.send(data, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return 0
+
+
+def _frame(payload: bytes, opcode: int) -> bytes:
+    frame: bytes = websocket.ABNF.create_frame(payload, opcode).format()
+    return frame
 
 
 def _close_status(data: bytes) -> tuple[int, str]:

@@ -3,37 +3,38 @@
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 from typing_extensions import Self
 
 from voicesync import _codec
 from voicesync._backoff import Backoff
 from voicesync._connection import Reader
+from voicesync._control import Control
 from voicesync._dispatch import Dispatcher
+from voicesync._endpoints import settings, tls_context
 from voicesync._heartbeat import Heartbeat
 from voicesync._lanes import Lanes
+from voicesync._lifecycle import Lifecycle
 from voicesync._listeners import Handler, Listeners, Subscribable
 from voicesync._log import debug_enabled, redact
+from voicesync._port import PortFactory
 from voicesync._report import Reporter, describe_handler
 from voicesync._requests import Requests
-from voicesync._rest import base_url, is_loopback, refuse_plain
+from voicesync._stats import ClientStats, Counters, DropReports
 from voicesync._tools import run_tool_calls
+from voicesync._transport import Transport
 from voicesync.agent import Agent
 from voicesync.call import Call
 from voicesync.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectionClosedError,
-    ConnectTimeout,
     EventsDroppedError,
     NotConnectedError,
     RegistrationError,
@@ -41,32 +42,12 @@ from voicesync.errors import (
     VoiceSyncError,
 )
 from voicesync.events import ToolCall
-from voicesync.rest import Channel, Rest, Scope, Token, knowledge_base_url
+from voicesync.rest import Channel, Rest, Scope, Token
 from voicesync.tools import ToolError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_URL = "wss://voice.pinecall.io"
-_LOCAL_KEY = "local-dev"  # what a loopback simulator accepts when no key is configured
 _CLIENT_LANE = "voicesync-client"
-
-
-@dataclass(frozen=True)
-class ClientStats:
-    """Counters and the handler dispatch lag (frame received → handler start)."""
-
-    frames_received: int
-    frames_sent: int
-    malformed_frames: int
-    oversize_frames: int
-    dropped_events: int
-    handler_errors: int
-    reconnects: int
-    active_calls: int
-    handler_threads: int
-    dispatch_lag_p50_ms: float
-    dispatch_lag_p99_ms: float
-    dispatch_lag_max_ms: float
 
 
 class Client(Subscribable):
@@ -97,6 +78,7 @@ class Client(Subscribable):
     """
 
     _scope = "client"
+    _transport_factory: PortFactory = Transport  # voicesync.testing.FakeTransport swaps it
 
     def __init__(
         self, api_key: str | None = None, url: str | None = None, *, reconnect: bool = True,
@@ -105,18 +87,8 @@ class Client(Subscribable):
         ssl_context: ssl.SSLContext | None = None, http_url: str | None = None,
         backoff: Backoff | None = None, max_handler_threads: int = 1000,
     ) -> None:
-        base = (url or os.environ.get("PINECALL_URL") or DEFAULT_URL).strip()
-        self.url, derived_http = _endpoints(base)
-        self.http_url = base_url(http_url or derived_http, "http_url")
-        knowledge_url, knowledge_setting = knowledge_base_url()
-        loopback = is_loopback(self.url)
-        _check_encrypted({"url": self.url, "http_url": self.http_url,
-                          knowledge_setting: knowledge_url}, allow_insecure)
-        key = api_key or os.environ.get("PINECALL_API_KEY") or (_LOCAL_KEY if loopback else None)
-        if not key:
-            raise ConfigurationError(
-                "no API key: pass Client(api_key=...) or set PINECALL_API_KEY (or point "
-                "url= at a local voicesync.sim simulator)")
+        self.url, self.http_url, knowledge_url, key = settings(
+            url, http_url, api_key, allow_insecure)
         if ping_interval <= 0 or ping_timeout <= ping_interval:
             raise ConfigurationError("need 0 < ping_interval < ping_timeout")
         self._api_key = key
@@ -127,7 +99,7 @@ class Client(Subscribable):
         self.ping_timeout = ping_timeout
         self.connect_timeout = connect_timeout
         self.max_frame_bytes = max_frame_bytes
-        self._ssl_context = _tls_context(ssl_context, tls_verify) if self.url.startswith(
+        self._ssl_context = tls_context(ssl_context, tls_verify) if self.url.startswith(
             "wss://") else None
         self._backoff = backoff or Backoff()
         self._lock = threading.RLock()
@@ -139,24 +111,33 @@ class Client(Subscribable):
         self._lanes = Lanes(on_error=self._handler_failed, max_workers=max_handler_threads)
         self._requests = Requests()
         self._dispatcher = Dispatcher(self)
-        self._counts: dict[str, int] = dict.fromkeys(
-            ("frames_received", "frames_sent", "malformed_frames", "oversize_frames",
-             "handler_errors", "reconnects"), 0)
+        self._counters = Counters()
         self._transport: Any = None
-        self._reader: Reader | None = None
-        self._heartbeat: Heartbeat | None = None
+        self._control = Control()
+        self._send_timeout = ping_timeout / 2  # no byte taken this long: the peer is dead
+        self._rx_bytes = 0  # size of the frame the reader is applying
         self._connected = threading.Event()
-        self._stopping = threading.Event()
-        self._finished = threading.Event()
+        self._life = Lifecycle(
+            url=self.url, connected=self._connected, lanes=self._lanes, control=self._control,
+            make_reader=lambda first_dial: Reader(self, first_timeout=first_dial),
+            make_heartbeat=lambda: Heartbeat(self),
+            end_locally=lambda: self._on_disconnected(
+                "client_disconnect", was_connected=self._connected.is_set()))
         self._auth_error: AuthenticationError | None = None
         self._dead_reason: str | None = None
         self._last_rx = time.monotonic()
-        self._closed = False
-        self._unreported_drops = 0
-        self._drop_report_due = False
-        self._last_drop_report = 0.0
+        self._drops = DropReports(
+            self._lanes, lambda delay, fn: self._schedule(delay, fn, or_now=True),
+            lambda _name, exc: self._report(exc))
 
     # ------------------------------------------------------------------ lifecycle
+
+    # The lifecycle's state, read by the other internals.
+    _reader = property(lambda self: self._life.reader)
+    _heartbeat = property(lambda self: self._life.heartbeat)
+    _stopping = property(lambda self: self._life.stopping)
+    _finished = property(lambda self: self._life.finished)
+    _closed = property(lambda self: self._life.closed)
 
     @property
     def connected(self) -> bool:
@@ -167,74 +148,26 @@ class Client(Subscribable):
         """Open the socket and block until the server's `connected`. Any thread.
 
         Idempotent while connecting or connected. Registers every agent already
-        added. Raises AuthenticationError, ConnectTimeout or ConnectError; a failed
-        attempt leaves no socket or thread behind.
+        added. Raises AuthenticationError, ConnectTimeout or ConnectError within
+        `timeout` (plus a few milliseconds); a failed attempt leaves no socket or thread
+        behind, and connect() may be called again.
         """
         timeout = self.connect_timeout if timeout is None else timeout
-        with self._lock:
-            if self._closed:
-                raise ConnectionClosedError("this client is closed; create a new Client")
-            if self._reader is None or not self._reader.alive:
-                self._stopping.clear()
-                self._finished.clear()
-                self._auth_error = None
-                self._reader = Reader(self)
-                self._reader.start()
-                if self._heartbeat is None:
-                    self._heartbeat = Heartbeat(self)
-                    self._heartbeat.start()
-            reader = self._reader
-        deadline = time.monotonic() + timeout
-        while not self._connected.wait(0.05):
-            if self._finished.is_set():
-                raise reader.final_error or ConnectTimeout("connect failed", url=self.url)
-            if time.monotonic() >= deadline:
-                self._abandon()
-                raise ConnectTimeout(
-                    f"not connected to {self.url} within {timeout:g} s", url=self.url)
+        self._auth_error = None
+        self._life.connect(timeout, first_dial=min(timeout, self.connect_timeout))
         return self
-
-    def _abandon(self) -> None:
-        """A connect() that timed out: stop the attempt and close its socket."""
-        self._stopping.set()
-        transport = self._transport
-        if transport is not None:
-            transport.shutdown()
-        if self._reader is not None:
-            self._reader.join(2.0)
 
     def close(self, timeout: float = 2.0) -> None:
         """Close the socket, end every call locally and stop voicesync's threads.
 
-        Idempotent; any thread. Returns within `timeout` even when a handler is
-        blocked or the peer is silent: the socket is shut down first, running handlers
-        get up to half of `timeout` to return, and handler threads still running after
-        that are logged (they are daemon threads).
+        Idempotent; any thread, including handlers, `on_abort` callbacks and signal
+        handlers. Returns within `timeout` in every state (connecting, open, a peer
+        that stopped reading, a silent peer, a redial in progress): the socket is shut
+        down first (a close frame is sent only if the writer is idle), running handlers
+        get up to half of `timeout` to return, and threads still running after that are
+        logged (they are daemon threads). It never waits for the thread it runs on.
         """
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._stopping.set()
-        transport = self._transport
-        if transport is not None:
-            transport.close()
-        reader = self._reader
-        if reader is not None and not reader.join(max(0.0, deadline - time.monotonic() - 0.2)):
-            logger.warning("the reader thread did not stop in time")
-        if reader is None or reader.alive:
-            self._on_disconnected("client_disconnect", was_connected=self._connected.is_set())
-        if self._heartbeat is not None:
-            self._heartbeat.stop(max(0.0, deadline - time.monotonic()))
-        # Running handlers get half the budget to finish (their streams were aborted by
-        # the close, so a well-behaved loop exits at once); the rest is margin, so a
-        # loaded machine still returns within `timeout`.
-        stuck = self._lanes.close(min(deadline - 0.1, time.monotonic() + timeout / 2))
-        if stuck:
-            logger.warning("closed with %d handler(s) still running: %s", len(stuck),
-                           ", ".join(stuck[:5]))
-        self._finished.set()
+        self._life.close(timeout)
 
     def run_forever(self) -> None:
         """Block until `close()` (from another thread or a handler) or Ctrl-C.
@@ -312,15 +245,9 @@ class Client(Subscribable):
 
     def stats(self) -> ClientStats:
         """A snapshot of counters and dispatch lag; any thread."""
-        p50, p99 = self._lanes.lag.percentiles(0.5, 0.99)
         with self._lock:
-            counts = dict(self._counts)
             active = len(self._calls_by_id)
-        return ClientStats(
-            counts["frames_received"], counts["frames_sent"], counts["malformed_frames"],
-            counts["oversize_frames"], self._lanes.dropped, counts["handler_errors"],
-            counts["reconnects"], active, self._lanes.threads, p50 * 1e3, p99 * 1e3,
-            self._lanes.lag.maximum * 1e3)
+        return self._counters.snapshot(self._lanes, active)
 
     # ------------------------------------------------------------------ REST
 
@@ -357,7 +284,9 @@ class Client(Subscribable):
             return False
         text = _codec.dumps(frame)
         try:
-            transport.send(text)
+            if not transport.send(text):
+                logger.debug("outbox full: dropped a %s frame", frame.get("event"))
+                return False
         except ConnectionClosedError:
             transport.shutdown()  # the reader notices and reconnects
             return False
@@ -391,16 +320,21 @@ class Client(Subscribable):
         return f"the client is connected; the last frame arrived {silent:.1f} s ago"
 
     def _count(self, name: str) -> None:
-        with self._lock:
-            self._counts[name] += 1
+        self._counters.add(name)
 
     def _register(self, agent: Agent) -> None:
         if self._connected.is_set():
             self._send(agent.create_frame())
 
-    def _schedule(self, delay: float, fn: Any) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.schedule(delay, fn)
+    def _schedule(self, delay: float, fn: Callable[[], object], *,
+                  or_now: bool = False) -> None:
+        """Run fn on the heartbeat thread after `delay` s (with no heartbeat: at once if
+        `or_now`, else never)."""
+        heartbeat = self._life.heartbeat
+        if heartbeat is not None:
+            heartbeat.schedule(delay, fn)
+        elif or_now:
+            fn()
 
     # ------------------------------------------------------------------ internals: events
 
@@ -413,44 +347,10 @@ class Client(Subscribable):
                 except Exception as exc:
                     self._handler_failed(exc, lane, describe_handler(handler, args, lane))
 
-        if not self._lanes.submit(lane, invoke, received_at=received_at) and not self._closed:
-            self._dropped(lane)
-
-    def _dropped(self, lane: str) -> None:
-        """Count a dropped event; report the first at once, then at most once a second.
-
-        Reports go through the `error` event on the heartbeat thread, slow-consumer
-        style, so a flood is not answered with a flood. Drops of the `error` lane itself
-        are counted and logged only.
-        """
-        if lane == _CLIENT_LANE:
-            self._reporter.report(EventsDroppedError(
-                "error handlers are too far behind: a report was dropped", count=1,
-                total=self._lanes.dropped), "error handlers are too far behind: a report "
-                "was dropped", level=logging.WARNING, deliver=False)
-            return
-        with self._lock:
-            self._unreported_drops += 1
-            if self._drop_report_due:
-                return
-            self._drop_report_due = True
-            delay = max(0.0, self._last_drop_report + 1.0 - time.monotonic())
-        if self._heartbeat is not None:
-            self._heartbeat.schedule(delay, self._report_drops)
-        else:
-            self._report_drops()
-
-    def _report_drops(self) -> None:
-        with self._lock:
-            count, self._unreported_drops = self._unreported_drops, 0
-            self._drop_report_due = False
-            self._last_drop_report = time.monotonic()
-        if count:
-            total = self._lanes.dropped
-            self._report(EventsDroppedError(
-                f"{count} event(s) dropped because a call's handlers were more than "
-                f"{self._lanes.max_backlog} events behind ({total} in all); keep handlers "
-                "short or hand long work to your own threads", count=count, total=total))
+        size = self._rx_bytes if self._reader is not None and self._reader.is_current else 0
+        if not self._lanes.submit(lane, invoke, received_at=received_at,
+                                  size=size) and not self._closed:
+            self._drops.dropped(reporting=lane == _CLIENT_LANE)
 
     def _emit_client(self, name: str, *args: Any) -> None:
         handlers = self._listeners.get(name)
@@ -557,17 +457,11 @@ class Client(Subscribable):
             self._report(error, loud=True)
         self._finished.set()
 
-    # ------------------------------------------------------------------ internals: services
-
     def _request(self, call: Call, event: str, response: str, timeout: float,
                  payload: Mapping[str, Any]) -> Mapping[str, Any]:
         self._require_connection(f"{event!r} on call {call.id}")
-        request_id = self._requests.new_id()
-        pending = self._requests.open(request_id, event, response, call.id)
-        frame = {"event": event, "call_id": call.id, "request_id": request_id, **payload}
-        if not call.send(frame):
-            pending.done.set()
-        return self._requests.wait(request_id, pending, timeout, self._link_state)
+        return self._requests.ask(call.id, call.send, event, response, timeout=timeout,
+                                  payload=payload, link_state=self._link_state)
 
     def _run_tools(self, event: ToolCall, call: Call) -> None:
         run_tool_calls(event, call)
@@ -575,35 +469,3 @@ class Client(Subscribable):
     def __repr__(self) -> str:
         state = "connected" if self.connected else "closed" if self._closed else "disconnected"
         return f"<Client {self.url} {state} agents={len(self._agents)} api_key=***>"
-
-
-def _endpoints(base: str) -> tuple[str, str]:
-    """(WebSocket URL ending in /client, REST base URL) from one base URL (§1.1)."""
-    if base.startswith("http"):
-        base = "ws" + base[4:]
-    if not base.startswith(("ws://", "wss://")):
-        raise ConfigurationError(f"url must start with wss://, ws://, https:// or http://: {base}")
-    base = base.rstrip("/")
-    if base.endswith("/client"):
-        base = base[: -len("/client")]
-    return base + "/client", "http" + base[2:]
-
-
-def _check_encrypted(urls: Mapping[str, str], allow_insecure: bool) -> None:
-    """The key travels only over TLS or to loopback, unless the app opted out (then say so)."""
-    plain = refuse_plain(urls, allow_insecure)
-    if plain:
-        hosts = sorted({urlsplit(url).hostname or url for url in plain})
-        logger.warning("allow_insecure=True: the API key travels unencrypted to %s",
-                       ", ".join(hosts))
-
-
-def _tls_context(context: ssl.SSLContext | None, verify: bool) -> ssl.SSLContext:
-    if context is not None:
-        return context
-    context = ssl.create_default_context()
-    if not verify:
-        logger.warning("TLS certificate verification is OFF (tls_verify=False)")
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context

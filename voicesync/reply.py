@@ -10,7 +10,8 @@ from typing import Any
 
 from typing_extensions import Self
 
-from voicesync import _codec
+from voicesync import _codec, _control
+from voicesync._outbox import unless
 from voicesync.errors import ReplyStreamClosedError
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class ReplyStream:
         self._on_done = on_done
         self._cut_reason = cut_reason or (lambda: "disconnected")  # when a send fails
         self._lock = threading.Lock()
+        self._claim = threading.Lock()  # brief: decides between end() and a reader abort
+        self._closing = False  # end() claimed the stream
         self._started = False
         self._ended = False
         self._abort_reason: str | None = None
@@ -63,7 +66,7 @@ class ReplyStream:
     @property
     def ended(self) -> bool:
         """True once the stream ended or was aborted."""
-        return self._ended
+        return self._ended or self.aborted.is_set()
 
     @property
     def abort_reason(self) -> str | None:
@@ -100,9 +103,13 @@ class ReplyStream:
                 return True
             self._start_locked()
             self._parts.append(text)
-            if self._send(_codec.stream_frame(
-                    self.call_id, self.message_id, "chunk", token=text)):
-                return True
+            with unless(self.aborted):  # an abort applied meanwhile refuses the chunk
+                if self._send(_codec.stream_frame(
+                        self.call_id, self.message_id, "chunk", token=text)):
+                    return True
+            if self.aborted.is_set():  # refused: the reader finishes the abort
+                self._parts.pop()
+                return False
         self.abort(self._cut_reason())  # the socket (or the call) is gone: report it cut
         return False
 
@@ -113,9 +120,13 @@ class ReplyStream:
         connection dropped) the stream is aborted with reason ``disconnected`` instead.
         """
         with self._lock:
-            if self._ended:
+            if self._ended or self.aborted.is_set():
                 return False
             self._start_locked()  # the server must see a started message to end it
+            with self._claim:  # against an abort the reader is applying right now
+                if self.aborted.is_set():
+                    return False
+                self._closing = True
             sent = self._send(_codec.stream_frame(self.call_id, self.message_id, "end"))
             if sent:
                 self._ended = True
@@ -130,24 +141,59 @@ class ReplyStream:
         """Stop the reply now: set `aborted`, send ``end`` if anything was started, then
         run the `on_abort` callbacks on this thread. Idempotent. Any thread.
 
-        Returns True when this call aborted the stream.
+        On voicesync's reader thread `aborted` is set at once and the ``end`` frame is
+        queued if no writer holds the stream; the callbacks (and an ``end`` that had to
+        wait) follow on the `voicesync-control` thread, so reading never waits for the
+        app or the socket. Returns True when this call aborted the stream.
         """
+        defer = _control.deferral()
+        if defer is not None:
+            # Never wait for the stream's lock here: a writer may hold it while it waits
+            # for room in the outbox.
+            with self._claim:
+                if self._ended or self._closing or self.aborted.is_set():
+                    return False
+                self._abort_reason = reason
+                self.aborted.set()
+            if not self._lock.acquire(blocking=False):
+                defer(lambda: self._finish_abort(reason, preset=True))
+                return True
+            try:  # free: send the end now (the outbox never makes the reader wait)
+                sent, callbacks = self._end_locked(reason)
+            finally:
+                self._lock.release()
+            defer(lambda: self._after_abort(callbacks, resend_end=not sent))
+            return True
+        return self._finish_abort(reason, preset=False)
+
+    def _finish_abort(self, reason: str, *, preset: bool) -> bool:
         with self._lock:
             if self._ended:
                 return False
-            self._ended = True
-            self._abort_reason = reason
-            self.aborted.set()
-            if self._started:
-                self._send(_codec.stream_frame(self.call_id, self.message_id, "end"))
-            callbacks, self._callbacks = self._callbacks, []
+            won = preset or not self.aborted.is_set()  # not already claimed by the reader
+            _, callbacks = self._end_locked(reason)
+        self._after_abort(callbacks)
+        return won
+
+    def _end_locked(self, reason: str) -> tuple[bool, list[AbortCallback]]:
+        """Mark the stream aborted and send its end; (end sent or not needed, callbacks)."""
+        self._ended = True
+        self._abort_reason = self._abort_reason or reason
+        self.aborted.set()
+        sent = not self._started or self._send(
+            _codec.stream_frame(self.call_id, self.message_id, "end"))
+        callbacks, self._callbacks = self._callbacks, []
+        return sent, callbacks
+
+    def _after_abort(self, callbacks: list[AbortCallback], *, resend_end: bool = False) -> None:
+        if resend_end:  # the outbox refused the reader; this thread may wait for room
+            self._send(_codec.stream_frame(self.call_id, self.message_id, "end"))
         self._on_done(self)
         for callback in callbacks:
             try:
                 callback(self)
             except Exception:
                 logger.exception("on_abort callback of reply %s failed", self.message_id)
-        return True
 
     def _start_locked(self) -> None:
         if not self._started:
@@ -161,8 +207,8 @@ class ReplyStream:
         """Run callback(stream) once, on the aborting thread, when the stream is aborted.
 
         It runs at once if the stream is already aborted. Keep it quick (close an HTTP
-        response, set a flag): it may run on voicesync's reader thread. Returns a
-        function that unregisters it.
+        response, set a flag): voicesync's own aborts run it on the `voicesync-control`
+        thread, one callback after another. Returns a function that unregisters it.
         """
         with self._lock:
             if not self.aborted.is_set():

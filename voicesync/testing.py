@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from voicesync._fake import FakeTransport
 from voicesync.client import Client
 from voicesync.scenarios import Scenario, ScenarioFailed
 from voicesync.scenarios._pytest import pytest_collect_file
@@ -46,8 +47,8 @@ from voicesync.scenarios._pytest import pytest_collect_file
 if TYPE_CHECKING:
     from voicesync.sim import Simulator
 
-__all__ = ["TEST_WORDS_PER_SECOND", "Scenario", "ScenarioFailed", "pytest_collect_file",
-           "voicesync_client", "voicesync_handler_errors", "voicesync_sim"]
+__all__ = ["TEST_WORDS_PER_SECOND", "FakeTransport", "Scenario", "ScenarioFailed",
+           "pytest_collect_file", "voicesync_client", "voicesync_handler_errors", "voicesync_sim"]
 
 TEST_WORDS_PER_SECOND = 50.0
 _HANDLER_ERRORS = pytest.StashKey[list[BaseException]]()

@@ -44,6 +44,7 @@ class _Link:
         self.cond = threading.Condition()
         self.last_due = 0.0
         self.done = False
+        self.deaf = False  # stop reading `src` (its sender's buffers fill up)
         self.reader = threading.Thread(target=self._read, name=f"{name}-r", daemon=True)
         self.writer = threading.Thread(target=self._write, name=f"{name}-w", daemon=True)
 
@@ -58,6 +59,9 @@ class _Link:
 
     def _read(self) -> None:
         while True:
+            with self.cond:
+                while self.deaf and not self.done:
+                    self.cond.wait()
             try:
                 data = self.src.recv(65536)
             except OSError:
@@ -264,6 +268,16 @@ class FaultProxy:
     def blackhole(self, on: bool = True) -> None:
         """Stop (or resume) forwarding; connections stay open and bytes are discarded."""
         self.blackholed = on
+
+    def stop_reading(self) -> None:
+        """Stop reading what the SDK sends on every live connection (TCP stays open and
+        the server's frames still reach the SDK): the SDK's socket buffers fill up."""
+        for pair in self._live():
+            link = pair.links[0]
+            with link.cond:
+                link.deaf = True
+            with contextlib.suppress(OSError):  # a small window fills up sooner
+                link.src.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 
     def set_delay(self, latency: float, jitter: float = 0.0) -> None:
         """Delay every chunk by latency ± jitter seconds (uniform); order is kept."""

@@ -51,7 +51,7 @@ def test_black_hole_detected_by_heartbeat(peer: ScriptedPeer, proxy: FaultProxy,
     at, (reason,) = events.wait("disconnected", timeout=PING_TIMEOUT + 3.0)
     assert reason == "ping_timeout"
     window = at - t0
-    # Upper bound: a heartbeat that woke late under load looks once more (STALL_GRACE).
+    # Upper bound: a heartbeat that woke late under load counts silence from then on.
     assert PING_TIMEOUT - PING_INTERVAL - 0.1 <= window <= PING_TIMEOUT + PING_INTERVAL + 1.5, (
         f"declared dead after {window:.2f} s")
     assert stream.aborted.is_set() and stream.abort_reason == "disconnected"

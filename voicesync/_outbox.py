@@ -1,0 +1,223 @@
+"""The outbound queue and its `voicesync-writer` thread: the only code that writes to a socket.
+
+Senders only append encoded frames; one writer thread per connection drains them in
+order, so a peer that stops reading blocks that thread alone. The queue is bounded in
+bytes: a sender that finds it full waits (bounded), and a socket that accepts nothing
+for `stall_timeout` is declared dead (``send_timeout``), which shuts it down and wakes
+everyone. Threads that must never block (the reader, the heartbeat, the control thread)
+mark themselves with `never_wait()`; their frames are refused instead when it is full.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from voicesync.errors import ConnectionClosedError
+
+logger = logging.getLogger(__name__)
+
+_local = threading.local()
+URGENT_SLACK = 64 << 10  # bytes past the bound a thread that may not wait can still queue
+
+
+def never_wait() -> None:
+    """Mark the calling thread as one that must never wait for room in an outbox."""
+    _local.never_wait = True
+
+
+def may_wait() -> bool:
+    return not getattr(_local, "never_wait", False)
+
+
+@contextlib.contextmanager
+def unless(flag: threading.Event) -> Iterator[None]:
+    """Frames this thread queues inside the block are refused once `flag` is set, checked
+    under the queue's lock. A reply stream's chunks use it: the reader sets `aborted`
+    before it queues anything else, so no chunk can follow what the reader sent after
+    applying a barge-in (e.g. the pong that answers the platform's next ping)."""
+    _local.unless = flag
+    try:
+        yield
+    finally:
+        _local.unless = None
+
+
+class Outbox:
+    """A byte-bounded FIFO of encoded frames and the thread that writes them.
+
+    `put` may be called from any thread; `write(data) -> bytes accepted` is called only
+    on the writer thread. `on_stall` runs (on the thread that noticed) when the socket
+    accepted nothing for `stall_timeout` while data was waiting; it must shut the socket.
+    """
+
+    def __init__(self, write: Callable[[memoryview], int], *, max_bytes: int,
+                 stall_timeout: float, on_stall: Callable[[], None],
+                 try_write: Callable[[bytes], int] | None = None) -> None:
+        self._write = write
+        # A write that never blocks (0: the socket is full). With it, a frame put into an
+        # empty, idle outbox goes out on the caller's thread: no hand-off to the writer,
+        # whose wake-up waits for the GIL (up to 5 ms with busy handler threads).
+        self._try_write = try_write
+        self.max_bytes = max_bytes
+        self.stall_timeout = stall_timeout
+        self._on_stall = on_stall
+        # Reentrant: close() may run in a signal handler on a thread that is inside put().
+        self._cond = threading.Condition(threading.RLock())
+        self._frames: collections.deque[bytes] = collections.deque()
+        self._queued = 0  # bytes accepted by put() and not yet by the socket
+        self._progress = time.monotonic()  # the socket last took bytes (or the queue filled)
+        self._writing = False
+        self._broken: str | None = None  # why the outbox stopped (a disconnect reason)
+        self._thread = threading.Thread(target=self._run, name="voicesync-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued
+
+    def put(self, data: bytes) -> bool:
+        """Queue one frame. False when it is full and this thread may not wait.
+
+        Raises ConnectionClosedError once the outbox is broken, or when no room came
+        within `stall_timeout` (the socket is then declared dead: ``send_timeout``).
+        """
+        # Threads that may not wait (the reader's pongs and registrations) get some slack
+        # past the bound before their frames are refused: a burst of stream chunks that
+        # filled the queue must not cost the connection its protocol frames.
+        limit = self.max_bytes if may_wait() else self.max_bytes + URGENT_SLACK
+        unless: threading.Event | None = getattr(_local, "unless", None)
+        with self._cond:
+            while True:
+                self._raise_if_broken()
+                if unless is not None and unless.is_set():
+                    return False
+                if self._direct_ok():
+                    self._writing = True  # this thread writes; the writer waits
+                    break
+                if not self._queued or self._queued + len(data) <= limit:
+                    if not self._queued:
+                        self._progress = time.monotonic()  # idle time is not a stall
+                    self._frames.append(data)
+                    self._queued += len(data)
+                    self._cond.notify_all()
+                    return True
+                if not may_wait():
+                    return False
+                # The heartbeat judges stalls (it can tell a frozen process from a peer
+                # that stopped reading); this bound is only its backstop.
+                left = self._progress + 2 * self.stall_timeout - time.monotonic()
+                if left <= 0:
+                    self.stalled(time.monotonic(), force=True)
+                    raise ConnectionClosedError("cannot send: the server stopped reading",
+                                                reason="send_timeout")
+                self._cond.wait(left)
+        return self._write_now(data)
+
+    def _direct_ok(self) -> bool:
+        return (self._try_write is not None and not self._queued and not self._writing
+                and self._thread.is_alive())
+
+    def _write_now(self, data: bytes) -> bool:
+        """Write on this thread what the socket takes at once; the rest goes first in the
+        queue for the writer thread."""
+        assert self._try_write is not None
+        try:
+            sent = self._try_write(data)
+        except OSError as exc:
+            with self._cond:
+                self._writing = False
+            self.stop()
+            raise ConnectionClosedError(f"send failed: {exc}", reason="connection_lost") from exc
+        with self._cond:
+            self._writing = False
+            if sent < len(data):
+                if not self._queued:
+                    self._progress = time.monotonic()
+                self._frames.appendleft(data[sent:])
+                self._queued += len(data) - sent
+            self._cond.notify_all()
+        return True
+
+    def _raise_if_broken(self) -> None:
+        if self._broken is not None:
+            raise ConnectionClosedError(f"cannot send: {self._broken}", reason=self._broken)
+
+    def stalled(self, now: float, *, since: float = 0.0, force: bool = False) -> bool:
+        """True (and the socket declared dead) when data has waited `stall_timeout` for
+        the socket to take any of it, counting from `since` at the earliest (when the
+        process resumed from a stall). Any thread; the heartbeat calls it every beat."""
+        with self._cond:
+            if self._broken is not None or not self._queued:
+                return False
+            if not force and now - max(self._progress, since) < self.stall_timeout:
+                return False
+            waited, waiting = now - self._progress, self._queued
+        logger.warning("the server took no data for %.1f s (%d bytes waiting); reconnecting",
+                       waited, waiting)
+        self._on_stall()  # first: the reason is recorded before anyone sees the break
+        self.stop("send_timeout")
+        return True
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing being written (a close frame would go out at once)."""
+        with self._cond:
+            return (not self._queued and not self._writing and self._broken is None
+                    and self._thread.is_alive())
+
+    def stop(self, reason: str = "connection_lost") -> None:
+        """Refuse further frames and let the writer end (it ends at once unless it is
+        blocked in a write, which the socket's shutdown breaks). Any thread."""
+        with self._cond:
+            if self._broken is None:
+                self._broken = reason
+            self._frames.clear()
+            self._cond.notify_all()
+
+    def join(self, timeout: float) -> None:
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything queued was written; False on timeout or breakage."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queued and self._broken is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return not self._queued
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while (not self._frames or self._writing) and self._broken is None:
+                    self._cond.wait()
+                if self._broken is not None:
+                    return
+                data = memoryview(b"".join(self._frames))
+                self._frames.clear()
+                self._writing = True
+            try:
+                while data:
+                    sent = self._write(data)
+                    data = data[sent:]
+                    with self._cond:
+                        self._queued -= sent
+                        self._progress = time.monotonic()
+                        self._cond.notify_all()
+            except Exception as exc:  # any failure ends this connection's writing
+                logger.debug("write failed: %r", exc)
+                self.stop()
+                return
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()

@@ -1,0 +1,46 @@
+"""The transport port: what the connection core needs from a WebSocket.
+
+`_transport.Transport` implements it on websocket-client; `voicesync.testing.FakeTransport`
+implements it in memory, so the dispatch, stream and lifecycle logic can be tested
+without sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Port(Protocol):
+    """One connection. `recv` belongs to the reader thread; `send` to any thread."""
+
+    def open(self, url: str, timeout: float) -> None:
+        """Connect and finish the upgrade within `timeout` s (ConnectTimeout, ConnectError,
+        AuthenticationError otherwise)."""
+
+    def greet(self, text: str) -> None:
+        """Send the first frame and start sending."""
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """Bound the next reads (the handshake); None for no bound."""
+
+    def recv(self) -> str | None:
+        """The next text frame (None: a frame to ignore); raises ConnectionClosedError."""
+
+    def send(self, text: str) -> bool:
+        """Queue a frame; False if refused without waiting; ConnectionClosedError if gone."""
+
+    def stalled(self, now: float, since: float) -> bool:
+        """True once the peer took no data for the send timeout (it is then dead)."""
+
+    def shutdown(self) -> None:
+        """Break the connection now; wakes recv() and send()."""
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close (a close frame if the writer is idle), or cancel a pending open()."""
+
+    def release(self) -> None:
+        """Free what is left; the reader calls it after its last recv()."""
+
+
+PortFactory = Callable[..., Port]  # keyword arguments: see `_transport.Transport`

@@ -1,0 +1,108 @@
+"""Counters, the `stats()` snapshot, and reports of events dropped because a call's
+handlers fell too far behind."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from voicesync._lanes import Lanes
+from voicesync._throttle import Throttled
+from voicesync.errors import EventsDroppedError
+
+logger = logging.getLogger("voicesync.client")  # the records users already filter on
+
+COUNTERS = ("frames_received", "frames_sent", "malformed_frames", "oversize_frames",
+            "handler_errors", "reconnects")
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """Counters and the handler dispatch lag (frame received → handler start)."""
+
+    frames_received: int
+    frames_sent: int
+    malformed_frames: int
+    oversize_frames: int
+    dropped_events: int
+    handler_errors: int
+    reconnects: int
+    active_calls: int
+    handler_threads: int
+    dispatch_lag_p50_ms: float
+    dispatch_lag_p99_ms: float
+    dispatch_lag_max_ms: float
+
+
+class Counters:
+    """The client's event counters. Any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(COUNTERS, 0)
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    def snapshot(self, lanes: Lanes, active_calls: int) -> ClientStats:
+        with self._lock:
+            c = dict(self._counts)
+        p50, p99 = lanes.lag.percentiles(0.5, 0.99)
+        return ClientStats(
+            c["frames_received"], c["frames_sent"], c["malformed_frames"],
+            c["oversize_frames"], lanes.dropped, c["handler_errors"], c["reconnects"],
+            active_calls, lanes.threads, p50 * 1e3, p99 * 1e3, lanes.lag.maximum * 1e3)
+
+
+class DropReports:
+    """Counts drops; reports the first at once, then at most once a second.
+
+    Reports go through the client's report path (a WARNING, the `error` event, or stderr
+    when nothing would show it), from the heartbeat thread,
+    slow-consumer style, so a flood is not answered with a flood. Any thread.
+    """
+
+    def __init__(self, lanes: Lanes, schedule: Callable[[float, Callable[[], object]], None],
+                 emit: Callable[..., Any]) -> None:
+        self._lanes = lanes
+        self._schedule = schedule
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._unreported = 0
+        self._due = False
+        self._last = 0.0
+        self._lost_reports = Throttled(logger)
+
+    def dropped(self, *, reporting: bool = False) -> None:
+        """One event dropped; `reporting`: it was a report to the `error` handlers, which
+        is only logged (throttled), never reported again."""
+        if reporting:
+            self._lost_reports.warning("error handlers are too far behind: a report was dropped")
+            return
+        with self._lock:
+            self._unreported += 1
+            if self._due:
+                return
+            self._due = True
+            delay = max(0.0, self._last + 1.0 - time.monotonic())
+        self._schedule(delay, self._report)
+
+    def _report(self) -> None:
+        with self._lock:
+            count, self._unreported = self._unreported, 0
+            self._due = False
+            self._last = time.monotonic()
+        if not count:
+            return
+        lanes = self._lanes
+        total = lanes.dropped
+        self._emit("error", EventsDroppedError(
+            f"{count} event(s) dropped because a call's handlers were more than "
+            f"{lanes.max_backlog} events or {lanes.max_backlog_bytes >> 20} MiB behind "
+            f"({total} in all); keep handlers short or hand long work to your own threads",
+            count=count, total=total))
