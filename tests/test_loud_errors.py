@@ -114,7 +114,7 @@ def test_an_error_subscriber_gets_it_instead_of_stderr() -> None:
 @pytest.mark.parametrize(("mode", "text"), [
     ("conflict", "agent 'boom' is in use elsewhere; retrying"),
     ("refused", "the platform refused the API key"),
-    ("drops", "event(s) dropped because a call's handlers were more than 3 events behind"),
+    ("drops", "event(s) dropped because a call's handlers were more than 3 events or"),
 ])
 def test_conflicts_refused_keys_and_drops_reach_stderr(mode: str, text: str) -> None:
     run = Run(mode)

@@ -27,6 +27,7 @@ from voicesync._port import PortFactory
 from voicesync._report import Reporter, describe_handler
 from voicesync._requests import Requests
 from voicesync._stats import ClientStats, Counters, DropReports
+from voicesync._throttle import clip
 from voicesync._tools import run_tool_calls
 from voicesync._transport import Transport
 from voicesync.agent import Agent
@@ -372,7 +373,7 @@ class Client(Subscribable):
             exc, (AuthenticationError, RegistrationError, EventsDroppedError)) or (
             isinstance(exc, ServerError) and exc.code == "AGENT_CONFLICT")
         level = logging.ERROR if log else logging.WARNING if loud else logging.INFO
-        self._reporter.report(exc, str(exc), level=level)
+        self._reporter.report(exc, clip(str(exc)), level=level)  # wire text: bounded
 
     def _tool_failed(self, exc: ToolError) -> None:
         where = f"tool {exc.tool}" + (f" on call {exc.call_id}" if exc.call_id else "")

@@ -279,10 +279,12 @@ class History:
             self._entry("assistant", message_id).finished = True
             self._changed()
 
-    def add(self, role: str, content: str) -> None:
-        """Add an entry of the app's own (a tool note, a system remark). Any thread."""
+    def add(self, role: str, content: str, *, first: bool = False) -> None:
+        """Add an entry of the app's own (a tool note, a system remark); `first` puts it
+        before everything else (context the conversation follows on). Any thread."""
         with self._lock:
-            self._entry(role, "").text = content
+            entry = _Entry(role=role, message_id="", text=content)
+            self._entries.insert(0 if first else len(self._entries), entry)
             self._changed()
 
     # --- reading (any thread) --------------------------------------------------------------

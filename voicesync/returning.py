@@ -82,7 +82,7 @@ def restore_returning_callers(agent: Agent, *, conversations: int = 5,
             else:
                 call.history.add(EARLIER_ROLE, "Earlier conversations with this caller:\n" +
                                  "\n".join(f"{_SPEAKERS[m['role']]}: {m['content']}"
-                                           for m in messages))
+                                           for m in messages), first=True)
             logger.info("restored %d earlier messages into call %s", len(messages), call.id)
         except Exception as exc:
             error = VoiceSyncError(f"could not restore the earlier conversations of call "
