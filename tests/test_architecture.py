@@ -9,7 +9,7 @@ PACKAGE = ROOT / "voicesync"
 CEILING = 400
 # Modules still over the ceiling, with the size they may not grow past (split them, then
 # drop them from here).
-OVERSIZE = {"_dispatch.py": 440, "call.py": 450, "local.py": 450, "agent.py": 500}
+OVERSIZE: dict[str, int] = {}
 
 
 def test_modules_stay_under_the_line_ceiling() -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
 from voicesync._backoff import ConflictEpisode
-from voicesync._handles import bind
+from voicesync._routing import Frame
 from voicesync._tools import first_chat_round, run_chat_tool_calls
+from voicesync._turn_frames import TurnFrames
 from voicesync.call import Call, RingingCall
 from voicesync.errors import (
     AgentConflictError,
@@ -33,17 +34,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Frame = dict[str, Any]
 _FAILED_DIAL = frozenset({"busy", "no-answer", "no_answer", "failed", "canceled", "cancelled"})
 _AUTH_CODE = "INVALID_KEY"  # the one documented refusal code; others are reported only
 _REMEMBER_ENDED = 4096  # call ids the platform ended, kept to ignore their late frames
 
 
-class Dispatcher:
-    """Routes decoded frames. Owned by the reader thread; one instance per Client."""
+class Dispatcher(TurnFrames):
+    """Routes decoded frames. Owned by the reader thread; one instance per Client.
+
+    The routing helpers come from `Routing` (`_routing.py`), the turn and bot-speech
+    frames from `TurnFrames` (`_turn_frames.py`).
+    """
 
     def __init__(self, client: Client) -> None:
-        self._client = client
+        super().__init__(client)
         # Call ids the platform ended (reader thread only): a late or reordered frame for
         # one of them must not bring the call back (docs/reply-streams.md, invariants).
         self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -88,43 +92,6 @@ class Dispatcher:
         except Exception as exc:
             self._client._report(VoiceSyncError(
                 f"could not handle a {name!r} frame: {exc!r}"), log=True)
-
-    # ------------------------------------------------------------------ routing helpers
-
-    def _agent(self, frame: Mapping[str, Any]) -> Agent | None:
-        value = frame.get("agent_id")
-        return self._client._resolve_agent(value) if isinstance(value, str) else None
-
-    def _call(self, frame: Mapping[str, Any]) -> Call | None:
-        """The known call a frame belongs to; agent_id may be missing (§5.9, Appendix C.4)."""
-        call_id = _codec.call_id_of(frame)
-        return self._client._calls_by_id.get(call_id) if call_id else None
-
-    def _emit(self, call: Call, name: str, frame: Frame, received_at: float,
-              event: Any = None) -> None:
-        """Queue `name` handlers of the call, its agent and the client on the call's lane."""
-        handlers = (*call._listeners.get(name), *call.agent._listeners.get(name),
-                    *self._client._listeners.get(name))
-        if handlers:
-            payload = event if event is not None else _codec.event(frame)
-            self._run_for(call, handlers, (payload, call), received_at, payload)
-
-    def _run_for(self, call: Call, handlers: tuple[Any, ...], args: tuple[Any, ...],
-                 received_at: float, payload: Any = None) -> None:
-        """Queue handlers on the call's lane, bound to the turn they answer: the event's
-        own user message (a Turn, a user.message), else the newest one at this moment."""
-        reply_to = call._last_message_id or ""
-        if payload is not None and payload.name in ("turn.end", "eager.turn", "user.message"):
-            reply_to = getattr(payload, "message_id", reply_to)
-        self._client._run(call.id, bind(call.id, reply_to, handlers), args, received_at)
-
-    def _emit_agent(self, agent: Agent, name: str, args: tuple[Any, ...],
-                    received_at: float, call: Call | None = None) -> None:
-        handlers = (*agent._listeners.get(name), *self._client._listeners.get(name))
-        if handlers and call is not None:
-            self._run_for(call, handlers, args, received_at)
-        elif handlers:
-            self._client._run(agent.id, handlers, args, received_at)
 
     # ------------------------------------------------------------------ connection
 
@@ -301,129 +268,6 @@ class Dispatcher:
             if language:
                 call._set(_language=language)
             self._emit(call, "call.updated", frame, received_at)
-
-    # ------------------------------------------------------------------ user turns
-
-    def _user_message(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        message_id = _codec.text_field(frame, "message_id")
-        if call is None or not call._first("user.message", message_id):
-            return
-        text = _codec.text_field(frame, "text")
-        language = frame.get("language")
-        call._last_message_id = message_id
-        call._turn_text = text
-        call._turn_confidence = _codec.number_field(frame, "confidence") or 0.0
-        call._turn_language = language if isinstance(language, str) else None
-        # After turn.continued{n}, the next user.message of turn n is the whole utterance
-        # (a new message id): it supersedes the fragment recorded before (§9.5).
-        turn_id = _codec.int_field(frame, "turn_id")
-        supersedes = turn_id is not None and turn_id == call._continued_turn
-        call._continued_turn, call._user_turn = None, turn_id
-        call._push_message("user", text, supersedes=supersedes)
-        call.history.user_message(message_id, text, supersedes=supersedes)
-        self._emit(call, "user.message", frame, received_at)
-
-    def _eager_turn(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        if call is None:
-            return
-        message_id, text = _codec.text_field(frame, "message_id"), _codec.text_field(frame, "text")
-        call._last_message_id, call._turn_text = message_id, text
-        call._turn_confidence, call._turn_language = 0.0, None
-        turn = _codec.turn(frame, message_id, text, 0.0, None)
-        self._emit(call, "eager.turn", frame, received_at, turn)
-
-    def _turn_end(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        if call is None:
-            return
-        message_id = _codec.text_field(frame, "message_id") or call._last_message_id or ""
-        text = _codec.text_field(frame, "text") or call._turn_text
-        call._last_message_id, call._turn_text = message_id, text
-        turn = _codec.turn(frame, message_id, text, call._turn_confidence, call._turn_language)
-        self._emit(call, "turn.end", frame, received_at, turn)
-
-    def _turn_continued(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        if call is not None:
-            # The same turn as the last user message: a continuation. A barge-in's
-            # turn.continued names the new turn instead.
-            turn_id = _codec.int_field(frame, "turn_id")
-            call._continued_turn = turn_id if turn_id == call._user_turn else None
-            call._abort_streams("turn.continued")
-            # The platform drops its playback queue on a barge-in or continuation
-            # (docs/protocol.md §9.5) without a frame per queued message: settle them here.
-            call._settle_says("", True)
-            self._emit(call, "turn.continued", frame, received_at)
-
-    # ------------------------------------------------------------------ bot speech
-
-    def _bot_speaking(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        if call is not None:
-            message_id = _codec.text_field(frame, "message_id")
-            call._bot_speaking(message_id)
-            call.history.bot_speaking(message_id, _codec.text_field(frame, "text"))
-            self._emit(call, "bot.speaking", frame, received_at)
-
-    def _bot_word(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        if call is not None:
-            message_id, word = _codec.text_field(frame, "message_id"), _codec.text_field(
-                frame, "word")
-            call._bot_word(message_id, word)
-            call.history.bot_word(message_id, word, _codec.int_field(frame, "word_index"))
-            self._emit(call, "bot.word", frame, received_at)
-
-    def _bot_finished(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        message_id = _codec.text_field(frame, "message_id")
-        if call is None or not call._first("bot.finished", message_id):
-            return
-        call._bot_done()
-        call._settle_says(message_id, False)
-        call.history.bot_finished(message_id)
-        self._emit(call, "bot.finished", frame, received_at)
-
-    def _bot_interrupted(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        if call is None:
-            return
-        message_id = _codec.text_field(frame, "message_id")
-        # docs/protocol.md (the stream rules), applied before any handler runs: the app's own
-        # cancel/clear stops only the message it names ("say a filler, then stream the
-        # answer" must work); the caller's barge-in aborts every stream of the call.
-        if _codec.text_field(frame, "reason") == "cancelled":
-            if message_id:
-                call._abort_streams("cancelled", message_id)
-        else:
-            call._abort_streams("bot.interrupted")
-        call._bot_done()
-        call._settle_says(message_id, True)
-        call.history.bot_interrupted(
-            message_id, words_spoken=_codec.int_field(frame, "words_spoken"))
-        self._emit(call, "bot.interrupted", frame, received_at)
-
-    def _reply_rejected(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        if call is None:
-            return
-        # Aborted here, on the reader, so a model loop writing to it stops within
-        # milliseconds and the next turn's handler does not queue behind it.
-        call._rejected(_codec.text_field(frame, "message_id"))
-        self._emit(call, "reply.rejected", frame, received_at)
-
-    def _message_confirmed(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        message_id = _codec.text_field(frame, "message_id")
-        if call is None or not call._first("message.confirmed", message_id):
-            return
-        text = _codec.text_field(frame, "text")
-        if text:
-            call._push_message("assistant", text)
-        call.history.bot_confirmed(message_id, text)
-        self._emit(call, "message.confirmed", frame, received_at)
 
     # ------------------------------------------------------------------ server-side LLM
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -12,15 +11,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from voicesync import _backoff, _codec
 from voicesync._backoff import ConflictEpisode
+from voicesync._channels import Channels
+from voicesync._dialing import POLL, Dialing, PendingDial
 from voicesync._listeners import Listeners, Subscribable, check_event_name, check_signature
 from voicesync.call import Call
 from voicesync.errors import (
     AgentConflictError,
-    CallFailedError,
     ConfigurationError,
     RegistrationError,
     RequestTimeout,
-    VoiceSyncError,
 )
 
 if TYPE_CHECKING:
@@ -31,37 +30,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_E164_STRIP = re.compile(r"[\s\-()]")
-_E164 = re.compile(r"\+\d{7,15}")
 MAX_QUEUED = 1000
-_POLL = 0.05  # how often a blocked dial()/wait_ready() looks for a conflict or a dead client
 
 
-def check_phone(number: str) -> None:
-    """Raise ConfigurationError unless `number` is E.164 (or a ``sip:`` URI), §3.7."""
-    if number.startswith("sip:"):
-        return
-    normal = _E164_STRIP.sub("", number)
-    if not normal.startswith("+"):
-        normal = "+" + normal
-    if not _E164.fullmatch(normal):
-        raise ConfigurationError(
-            f"invalid phone number {number!r}: use E.164, a '+' and 7-15 digits, "
-            "e.g. '+13186330963'")
-
-
-class _Dial:
-    """One outstanding `dial()`, matched by `call.dialing` order and number (no request id)."""
-
-    def __init__(self, to: str) -> None:
-        self.to = to
-        self.call_id: str | None = None
-        self.call: Call | None = None
-        self.error: VoiceSyncError | None = None
-        self.done = threading.Event()
-
-
-class Agent(Subscribable):
+class Agent(Channels, Dialing, Subscribable):
     """A voice agent registered on a Client's socket.
 
     Create one with ``client.agent("support", voice=..., language=...)``, or subclass it::
@@ -117,7 +89,7 @@ class Agent(Subscribable):
         self._dev_config: dict[str, Any] | None = None
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._calls: dict[str, Call] = {}
-        self._dials: list[_Dial] = []
+        self._dials: list[PendingDial] = []
         self._ready = threading.Event()
         self._settled = threading.Event()  # ready, or registration failed for good
         self._failed: RegistrationError | None = None
@@ -247,14 +219,14 @@ class Agent(Subscribable):
             self._raise_if_conflict()
             if self._ready.is_set():
                 return
-            remaining = _POLL if deadline is None else deadline - time.monotonic()
+            remaining = POLL if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 self._raise_if_conflict(final=True)
                 raise RequestTimeout(
                     f"agent {self.id!r} was not acknowledged within {timeout:g} s "
                     f"(waited for agent.created); last seen: {client._link_state()}, and no "
                     "answer to agent.create")
-            self._settled.wait(min(remaining, _POLL))
+            self._settled.wait(min(remaining, POLL))
 
     def _raise_if_conflict(self, *, final: bool = False) -> None:
         """Raise AgentConflictError while another connection holds this id (§2.6).
@@ -320,7 +292,7 @@ class Agent(Subscribable):
             self._ready.clear()
             self._settled.set()
 
-    # ------------------------------------------------------------------ config & channels
+    # ------------------------------------------------------------------ config & sessions
 
     def update(self, **config: Any) -> bool:
         """Hot-reload agent defaults for future calls (``agent.configure``).
@@ -339,51 +311,6 @@ class Agent(Subscribable):
                 self._set_greeting(self._config, config["greeting"])
         return self._send(_codec.agent_configure(self.wire_id, config))
 
-    def add_phone(self, number: str, *, ringing: bool = False, **config: Any) -> bool:
-        """Claim a phone number (E.164 or ``sip:``); ``ringing=True`` screens calls."""
-        check_phone(number)
-        _codec.check_config(config)
-        return self._add_channel(number, _codec.channel_add(
-            self.wire_id, "phone", number, config, ringing=ringing))
-
-    def add_webrtc(self, **config: Any) -> bool:
-        """Enable browser calls with per-channel config."""
-        _codec.check_config(config)
-        return self._add_channel("webrtc", _codec.channel_add(
-            self.wire_id, "webrtc", None, config, ringing=False))
-
-    def add_chat(self, **config: Any) -> bool:
-        """Enable text chat sessions with per-channel config."""
-        _codec.check_config(config)
-        return self._add_channel("chat", _codec.channel_add(
-            self.wire_id, "chat", None, config, ringing=False))
-
-    def _add_channel(self, key: str, frame: dict[str, Any]) -> bool:
-        with self._lock:
-            self._channels[key] = frame
-            if not self._ready.is_set():
-                return True  # sent on acknowledgement
-            return self._require_client()._send(frame)
-
-    def configure_channel(self, ref: str, **config: Any) -> bool:
-        """Change one channel's config (``channel.configure``)."""
-        _codec.check_config(config)
-        frame = _codec.command("channel.configure", agent_id=self.wire_id, ref=ref)
-        frame.update(_codec.encode_config(config))
-        return self._send(frame)
-
-    def route_callers(self, callers: Iterable[str]) -> bool:
-        """Development routing: send these callers' calls to this process (``dev.config``).
-
-        Re-sent after every re-registration, like the channels.
-        """
-        frame = {"event": "dev.config", "callers": list(callers)}
-        with self._lock:
-            self._dev_config = frame
-            if not self._ready.is_set():
-                return True
-            return self._require_client()._send(frame)
-
     def pause(self, *, session_id: str | None = None, contact: str | None = None) -> bool:
         """Human takeover: stop AI replies for a session, a contact, or (neither) all."""
         return self._send(_codec.command("session.pause", agent_id=self.wire_id,
@@ -399,28 +326,6 @@ class Agent(Subscribable):
         """Send a message as a human operator (``session.send``)."""
         return self._send(_codec.command("session.send", agent_id=self.wire_id,
                                          session_id=session_id, contact=contact, text=text))
-
-    def remove_channel(self, ref: str) -> bool:
-        """Release a channel: a phone number, ``"webrtc"`` or ``"chat"``."""
-        with self._lock:
-            channel = self._channels.pop(ref, None)
-        kind = channel.get("type") if channel else None
-        # `ref` is required on the wire (§4.1); a channel added without one (webrtc, chat)
-        # is known to the platform by its type, so the type is its ref.
-        if ref in ("webrtc", "chat"):
-            kind = ref
-        return self._send(_codec.command(
-            "channel.remove", agent_id=self.wire_id, type=kind, ref=ref))
-
-    def _drop_channel(self, ref: str) -> None:
-        with self._lock:
-            self._channels.pop(ref, None)
-
-    @property
-    def channels(self) -> list[str]:
-        """Channel keys: phone numbers, ``"webrtc"``, ``"chat"``."""
-        with self._lock:
-            return list(self._channels)
 
     def configure_session(self, call_id: str, **config: Any) -> bool:
         """Override config for one live session (encoded like agent config)."""
@@ -451,95 +356,6 @@ class Agent(Subscribable):
         with self._lock:
             calls, self._calls = list(self._calls.values()), {}
             return calls
-
-    def dial(
-        self, to: str, *, from_: str | None = None, greeting: str | None = None,
-        metadata: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
-        detect_turn_end: bool = False, timeout: float = 30.0,
-    ) -> Call:
-        """Place an outbound call and block until it is answered; returns the Call.
-
-        `from_` defaults to the agent's only phone number. Concurrent dials are told
-        apart by the order of the platform's `call.dialing` replies and the number.
-        Raises CallFailedError (busy, no-answer...) or RequestTimeout.
-        """
-        check_phone(to)
-        if from_ is None:
-            phones = [f["ref"] for f in self._channels.values() if f.get("type") == "phone"]
-            if len(phones) != 1:
-                raise ConfigurationError(
-                    f"dial() needs from_=: agent {self.id!r} has {len(phones)} phone numbers")
-            from_ = phones[0]
-        client = self._require_client()
-        what = f"agent {self.id!r}: dial({to!r})"
-        client._require_connection(what)
-        self._raise_if_conflict()
-        if self._failed is not None:
-            raise self._failed
-        pending = _Dial(to)
-        with self._lock:
-            self._dials.append(pending)
-        frame = _codec.command(
-            "call.dial", agent_id=self.wire_id, to=to, from_=from_, greeting=greeting,
-            metadata=dict(metadata) if metadata else None,
-            config=dict(config) if config else None, detect_turn_end=detect_turn_end or None)
-        try:
-            self._send(frame)
-            self._await_dial(pending, timeout, what)
-        finally:
-            with self._lock:
-                if pending in self._dials:
-                    self._dials.remove(pending)
-                if not pending.done.is_set() and frame in self._queue:
-                    self._queue.remove(frame)  # never sent: it must not be placed later
-        if pending.error is not None:
-            raise pending.error
-        assert pending.call is not None
-        return pending.call
-
-    def _await_dial(self, pending: _Dial, timeout: float, what: str) -> None:
-        """Wait for the dial's outcome; fail as soon as the client or the agent cannot get one."""
-        client = self._require_client()
-        deadline = time.monotonic() + timeout
-        while not pending.done.wait(min(_POLL, max(0.0, deadline - time.monotonic()))):
-            client._require_connection(what)
-            if pending.call_id is None:  # not yet placed: registration still matters
-                if self._failed is not None:
-                    raise self._failed
-                self._raise_if_conflict()
-            if time.monotonic() >= deadline:
-                self._raise_if_conflict(final=True)
-                placed = (f"call.dialing for it (call {pending.call_id}), then nothing"
-                          if pending.call_id else "no call.dialing for this number" + (
-                              "" if self._ready.is_set() else
-                              " (the agent is not registered yet: the dial is queued)"))
-                raise RequestTimeout(
-                    f"{what}: the call to {pending.to} was not answered within {timeout:g} s "
-                    f"(waited for call.started); last seen: {placed}; {client._link_state()}")
-
-    def _dial_bound(self, frame: Mapping[str, Any]) -> None:
-        """`call.dialing`: bind the oldest unbound dial to this number (reader thread)."""
-        to, call_id = _codec.text_field(frame, "to"), _codec.text_field(frame, "call_id")
-        with self._lock:
-            for pending in self._dials:
-                if pending.call_id is None and pending.to == to:
-                    pending.call_id = call_id
-                    return
-
-    def _dial_settled(self, call_id: str, to: str, call: Call | None, reason: str) -> None:
-        with self._lock:
-            match = next((d for d in self._dials if d.call_id == call_id), None)
-            if match is None:
-                match = next((d for d in self._dials if d.call_id is None and d.to == to), None)
-        if match is None or match.done.is_set():
-            return
-        if call is not None:
-            match.call = call
-        else:
-            match.error = CallFailedError(
-                f"the call to {match.to} ended before it was answered: {reason}",
-                reason=reason, call_id=call_id)
-        match.done.set()
 
     # ------------------------------------------------------------------ REST
 

@@ -6,10 +6,11 @@ import logging
 import secrets
 import string
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
+from voicesync._call_commands import CallCommands
 from voicesync._handles import Reply, SayHandle, current_reply_to
 from voicesync._listeners import Listeners, Subscribable
 from voicesync.errors import CallEndedError, TurnRequiredError
@@ -25,7 +26,6 @@ __all__ = ["Call", "Reply", "RingingCall", "SayHandle", "new_message_id"]
 logger = logging.getLogger(__name__)
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-REQUEST_TIMEOUT = 10.0
 
 
 def new_message_id() -> str:
@@ -34,7 +34,7 @@ def new_message_id() -> str:
     return "msg_" + "".join([_ID_ALPHABET[b % 36] for b in secrets.token_bytes(12)])
 
 
-class Call(Subscribable):
+class Call(CallCommands, Subscribable):
     """One conversation (phone, WebRTC, chat). Every method may be called from any thread.
 
     State is written only by voicesync's reader thread; the properties return
@@ -166,6 +166,13 @@ class Call(Subscribable):
         # has ended it, and `via` makes a send that raced the disconnect fail instead.
         return self._client._send(frame, via=self._transport)
 
+    def _request(self, event: str, response: str, timeout: float, **payload: Any) -> Any:
+        if self._ended.is_set():
+            raise CallEndedError(
+                f"call {self.id} has ended ({self._reason}); {event} needs a live call",
+                call_id=self.id, reason=self._reason)
+        return self._client._request(self, event, response, timeout, payload)
+
     def say(self, text: str, *, add_to_history: bool = False) -> SayHandle:
         """Speak `text` as a standalone message (greetings, fillers: ``in_reply_to=""``).
 
@@ -244,90 +251,6 @@ class Call(Subscribable):
     def clear(self) -> bool:
         """Drop every queued bot message."""
         return self.send(_codec.command("bot.clear", call_id=self.id))
-
-    # ------------------------------------------------------------------ call control
-
-    def hangup(self) -> bool:
-        """End the call."""
-        return self.send(_codec.command("call.hangup", call_id=self.id))
-
-    def forward(self, to: str, *, message: str = "", announce: bool = False) -> bool:
-        """Transfer the call to `to` (a phone number or SIP URI)."""
-        return self.send({"event": "call.forward", "call_id": self.id, "to": to,
-                          "message": message, "announce": announce})
-
-    def send_dtmf(self, digits: str) -> bool:
-        """Play keypad tones (0-9, *, #) down the line."""
-        return self.send(_codec.command("call.dtmf", call_id=self.id, digits=digits))
-
-    def hold(self) -> bool:
-        return self.send(_codec.command("call.hold", call_id=self.id))
-
-    def unhold(self) -> bool:
-        return self.send(_codec.command("call.unhold", call_id=self.id))
-
-    def mute(self) -> bool:
-        return self.send(_codec.command("call.mute", call_id=self.id))
-
-    def unmute(self) -> bool:
-        return self.send(_codec.command("call.unmute", call_id=self.id))
-
-    def update(self, **options: Any) -> bool:
-        """Change this call's session settings (sent verbatim as ``session.configure``)."""
-        return self.send(_codec.session_configure(self.id, None, options))
-
-    def load_skill(self, name: str) -> bool:
-        return self.send(_codec.command("skill.load", call_id=self.id, skill=name))
-
-    def unload_skill(self, name: str) -> bool:
-        return self.send(_codec.command("skill.unload", call_id=self.id, skill=name))
-
-    def tool_result(self, msg_id: str, results: Iterable[Mapping[str, Any]]) -> bool:
-        """Answer one `llm.tool_call` round: ``[{"tool_call_id", "result", "ephemeral"?,
-        "no_followup"?}]`` in the order the tools were asked for."""
-        return self.send({"event": "llm.tool_result", "call_id": self.id, "msg_id": msg_id,
-                          "results": _codec.tool_results(results)})
-
-    # ------------------------------------------------------------------ history requests
-
-    def _request(self, event: str, response: str, timeout: float, **payload: Any) -> Any:
-        if self._ended.is_set():
-            raise CallEndedError(
-                f"call {self.id} has ended ({self._reason}); {event} needs a live call",
-                call_id=self.id, reason=self._reason)
-        return self._client._request(self, event, response, timeout, payload)
-
-    def get_history(self, *, timeout: float = REQUEST_TIMEOUT) -> list[dict[str, Any]]:
-        """The server-side LLM's messages for this call. Blocks up to `timeout`."""
-        reply = self._request("history.get", "history.data", timeout)
-        messages = reply.get("messages")
-        return list(messages) if isinstance(messages, list) else []
-
-    def _count(self, event: str, timeout: float, **payload: Any) -> int:
-        count = self._request(event, "history.updated", timeout, **payload).get("count")
-        return count if isinstance(count, int) else 0
-
-    def set_history(self, messages: Iterable[Mapping[str, Any]], *,
-                    timeout: float = REQUEST_TIMEOUT) -> int:
-        """Replace the server-side history; returns the resulting message count."""
-        return self._count("history.set", timeout, messages=[dict(m) for m in messages])
-
-    def add_history(self, messages: Iterable[Mapping[str, Any]], *,
-                    timeout: float = REQUEST_TIMEOUT) -> int:
-        return self._count("history.add", timeout, messages=[dict(m) for m in messages])
-
-    def clear_history(self, *, timeout: float = REQUEST_TIMEOUT) -> int:
-        return self._count("history.clear", timeout)
-
-    def add_context(self, text: str, *, timeout: float = REQUEST_TIMEOUT) -> int:
-        return self._count("history.add_context", timeout, text=text)
-
-    def set_prompt(self, prompt: str, *, timeout: float = REQUEST_TIMEOUT) -> int:
-        return self._count("history.set_instructions", timeout, prompt=prompt)
-
-    def set_prompt_vars(self, values: Mapping[str, str], *,
-                        timeout: float = REQUEST_TIMEOUT) -> int:
-        return self._count("history.set_vars", timeout, vars=dict(values))
 
     # ------------------------------------------------------------------ reader-side state
 

@@ -153,14 +153,14 @@ def test_websockets_close_race_is_not_logged_as_an_error(
     """websockets can log an EOFError "unexpected internal error" when a close times out
     while its reader holds bytes; the simulator keeps that at DEBUG. Any other error of
     the server library still reaches its log."""
-    from voicesync.sim.simulator import _ws_logger
+    from voicesync.sim._server import ws_logger
 
     with caplog.at_level(logging.DEBUG):
         for exc in (EOFError("stream ended"), ValueError("a real bug")):
             try:
                 raise exc
             except Exception:
-                _ws_logger.error("unexpected internal error", exc_info=True)
+                ws_logger.error("unexpected internal error", exc_info=True)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [(r.name, type(r.exc_info[1])) for r in errors if r.exc_info] == [
         ("websockets.server", ValueError)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from voicesync.sim._http import make_process_request
 from voicesync.sim._llm import ScriptedLLM
 from voicesync.sim._platform import AgentReg, Platform
 from voicesync.sim._record import Direction, Frame, FrameLog, FramePredicate, match
+from voicesync.sim._server import NamedConnection, ws_logger
 from voicesync.sim._settings import SimSettings
 from voicesync.sim._util import JsonDict, slugify
 from voicesync.sim.simcall import SimCall
@@ -39,35 +39,6 @@ class SimAgent:
     conn_id: int
     config: JsonDict
     channels: dict[str, JsonDict]
-
-
-class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """websockets' own "websockets.server" logger, minus one false alarm.
-
-    When a closing handshake outlives `close_timeout`, websockets closes the socket from
-    the closing thread while its reader thread may already hold bytes it read; feeding
-    them after the end of stream raises EOFError, which websockets logs as an
-    "unexpected internal error" with a traceback. The connection was being closed
-    either way, so that one record is kept at DEBUG instead.
-    """
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if (level >= logging.ERROR and msg == "unexpected internal error"
-                and isinstance(sys.exc_info()[1], EOFError)):
-            logger.debug("websockets: data after the end of a closing connection ignored")
-            return
-        super().log(level, msg, *args, **kwargs)
-
-
-_ws_logger = _ServerLog(logging.getLogger("websockets.server"))
-
-
-class _NamedConnection(ServerConnection):
-    """websockets' connection, with its reader thread named like the simulator's others."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.recv_events_thread.name = f"voicesync-sim-recv-{self.id.hex[:8]}"
 
 
 class Simulator(SimSettings):
@@ -107,8 +78,8 @@ class Simulator(SimSettings):
         server = serve(self._serve_connection, self.host, self._port,
                        process_request=make_process_request(self._platform, lambda: self.http_url),
                        compression=None, ping_interval=None, close_timeout=1.0,
-                       open_timeout=1.5, max_size=4 << 20, create_connection=_NamedConnection,
-                       logger=_ws_logger)
+                       open_timeout=1.5, max_size=4 << 20, create_connection=NamedConnection,
+                       logger=ws_logger)
         self._server = server
         self._port = server.socket.getsockname()[1]
         self._thread = threading.Thread(target=server.serve_forever, name="voicesync-sim-server",

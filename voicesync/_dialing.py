@@ -1,0 +1,148 @@
+"""Outbound calls: `Agent.dial` and matching the platform's answers to each dial.
+
+The platform's `call.dialing` carries no request id: concurrent dials are told apart by
+the order of those replies and the number (docs/protocol.md §3.9). `Dialing` is mixed
+into `Agent`.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from voicesync import _codec
+from voicesync._channels import check_phone
+from voicesync.call import Call
+from voicesync.errors import (
+    CallFailedError,
+    ConfigurationError,
+    RegistrationError,
+    RequestTimeout,
+    VoiceSyncError,
+)
+
+if TYPE_CHECKING:
+    from voicesync.client import Client
+
+POLL = 0.05  # how often a blocked dial()/wait_ready() looks for a conflict or a dead client
+
+
+class PendingDial:
+    """One outstanding `dial()`, matched by `call.dialing` order and number (no request id)."""
+
+    def __init__(self, to: str) -> None:
+        self.to = to
+        self.call_id: str | None = None
+        self.call: Call | None = None
+        self.error: VoiceSyncError | None = None
+        self.done = threading.Event()
+
+
+class Dialing:
+    """Placing outbound calls and settling them from the reader; mixed into `Agent`."""
+
+    id: str
+    wire_id: str
+    _lock: threading.RLock
+    _channels: dict[str, dict[str, Any]]
+    _queue: collections.deque[dict[str, Any]]
+    _dials: list[PendingDial]
+    _failed: RegistrationError | None
+    _ready: threading.Event
+
+    if TYPE_CHECKING:
+        def _require_client(self) -> Client: ...
+        def _send(self, frame: Mapping[str, Any]) -> bool: ...
+        def _raise_if_conflict(self, *, final: bool = False) -> None: ...
+
+    def dial(
+        self, to: str, *, from_: str | None = None, greeting: str | None = None,
+        metadata: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
+        detect_turn_end: bool = False, timeout: float = 30.0,
+    ) -> Call:
+        """Place an outbound call and block until it is answered; returns the Call.
+
+        `from_` defaults to the agent's only phone number. Concurrent dials are told
+        apart by the order of the platform's `call.dialing` replies and the number.
+        Raises CallFailedError (busy, no-answer...) or RequestTimeout.
+        """
+        check_phone(to)
+        if from_ is None:
+            phones = [f["ref"] for f in self._channels.values() if f.get("type") == "phone"]
+            if len(phones) != 1:
+                raise ConfigurationError(
+                    f"dial() needs from_=: agent {self.id!r} has {len(phones)} phone numbers")
+            from_ = phones[0]
+        client = self._require_client()
+        what = f"agent {self.id!r}: dial({to!r})"
+        client._require_connection(what)
+        self._raise_if_conflict()
+        if self._failed is not None:
+            raise self._failed
+        pending = PendingDial(to)
+        with self._lock:
+            self._dials.append(pending)
+        frame = _codec.command(
+            "call.dial", agent_id=self.wire_id, to=to, from_=from_, greeting=greeting,
+            metadata=dict(metadata) if metadata else None,
+            config=dict(config) if config else None, detect_turn_end=detect_turn_end or None)
+        try:
+            self._send(frame)
+            self._await_dial(pending, timeout, what)
+        finally:
+            with self._lock:
+                if pending in self._dials:
+                    self._dials.remove(pending)
+                if not pending.done.is_set() and frame in self._queue:
+                    self._queue.remove(frame)  # never sent: it must not be placed later
+        if pending.error is not None:
+            raise pending.error
+        assert pending.call is not None
+        return pending.call
+
+    def _await_dial(self, pending: PendingDial, timeout: float, what: str) -> None:
+        """Wait for the dial's outcome; fail as soon as the client or the agent cannot get one."""
+        client = self._require_client()
+        deadline = time.monotonic() + timeout
+        while not pending.done.wait(min(POLL, max(0.0, deadline - time.monotonic()))):
+            client._require_connection(what)
+            if pending.call_id is None:  # not yet placed: registration still matters
+                if self._failed is not None:
+                    raise self._failed
+                self._raise_if_conflict()
+            if time.monotonic() >= deadline:
+                self._raise_if_conflict(final=True)
+                placed = (f"call.dialing for it (call {pending.call_id}), then nothing"
+                          if pending.call_id else "no call.dialing for this number" + (
+                              "" if self._ready.is_set() else
+                              " (the agent is not registered yet: the dial is queued)"))
+                raise RequestTimeout(
+                    f"{what}: the call to {pending.to} was not answered within {timeout:g} s "
+                    f"(waited for call.started); last seen: {placed}; {client._link_state()}")
+
+    def _dial_bound(self, frame: Mapping[str, Any]) -> None:
+        """`call.dialing`: bind the oldest unbound dial to this number (reader thread)."""
+        to, call_id = _codec.text_field(frame, "to"), _codec.text_field(frame, "call_id")
+        with self._lock:
+            for pending in self._dials:
+                if pending.call_id is None and pending.to == to:
+                    pending.call_id = call_id
+                    return
+
+    def _dial_settled(self, call_id: str, to: str, call: Call | None, reason: str) -> None:
+        with self._lock:
+            match = next((d for d in self._dials if d.call_id == call_id), None)
+            if match is None:
+                match = next((d for d in self._dials if d.call_id is None and d.to == to), None)
+        if match is None or match.done.is_set():
+            return
+        if call is not None:
+            match.call = call
+        else:
+            match.error = CallFailedError(
+                f"the call to {match.to} ended before it was answered: {reason}",
+                reason=reason, call_id=call_id)
+        match.done.set()
