@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from voicesync import _codec
 from voicesync._backoff import ConflictEpisode
 from voicesync._routing import Frame
-from voicesync._tools import first_chat_round, run_chat_tool_calls
+from voicesync._tools import first_chat_round, run_chat_tool_calls, run_tool_calls
 from voicesync._turn_frames import TurnFrames
 from voicesync.call import Call, RingingCall
 from voicesync.errors import (
@@ -290,7 +290,7 @@ class Dispatcher(TurnFrames):
         event = _codec.event(frame)
         self._emit(call, "llm.tool_call", frame, received_at, event)
         if call.agent._declared_tools() or call.agent.config.get("tools"):
-            self._run_for(call, (self._client._run_tools,), (event, call), received_at)
+            self._run_for(call, (run_tool_calls,), (event, call), received_at)
 
     def _llm_before(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)

@@ -17,7 +17,7 @@ from voicesync._connection import Reader
 from voicesync._control import Control
 from voicesync._heartbeat import Heartbeat
 from voicesync._lanes import Lanes
-from voicesync.errors import ConnectionClosedError, ConnectTimeout
+from voicesync.errors import ConnectionClosedError, ConnectTimeout, NotConnectedError
 
 logger = logging.getLogger("voicesync.client")  # the records users already filter on
 
@@ -45,6 +45,30 @@ class Lifecycle:
         self.stopping = threading.Event()  # set by close(): every later drop is ours
         self.finished = threading.Event()  # closed, or the reader gave up for good
         self.closed = False
+
+    def require(self, what: str) -> None:
+        """Raise NotConnectedError unless connected or connecting (any thread)."""
+        reader = self.reader
+        if self.closed:
+            raise NotConnectedError(
+                f"{what} needs a connection, but this client is closed; create a new Client "
+                "and call client.connect()", reason="closed")
+        if reader is None or not reader.alive:
+            cause = "" if reader is None else (
+                f" (the connection ended for good: {reader.final_error})"
+                if reader.final_error is not None else " (the connection ended)")
+            raise NotConnectedError(
+                f"{what} needs a connection, but the client is not connected{cause}; call "
+                "client.connect() first", reason="not_connected")
+
+    def state(self, last_rx: float) -> str:
+        """What the connection looks like now, for timeout messages."""
+        if self.closed:
+            return "the client is closed"
+        if not self._connected.is_set():
+            return "the client is not connected (connecting or reconnecting)"
+        return (f"the client is connected; the last frame arrived "
+                f"{time.monotonic() - last_rx:.1f} s ago")
 
     def connect(self, timeout: float, first_dial: float) -> None:
         """Start (or join) a connection attempt and wait up to `timeout` for `connected`."""

@@ -19,9 +19,17 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from voicesync._throttle import clip
 from voicesync.agent import Agent
 from voicesync.call import Call
+from voicesync.errors import (
+    AuthenticationError,
+    EventsDroppedError,
+    RegistrationError,
+    ServerError,
+)
 from voicesync.events import Event
+from voicesync.tools import ToolError
 
 _MARK = "_voicesync_reported"
 _HINT = ("(voicesync prints this because no logging handler is configured; configure "
@@ -106,6 +114,32 @@ class Reporter:
             self._deliver(exc)
         elif not logging_shows(self._log, level):
             write_stderr(message, exc if with_traceback else None)
+
+    def problem(self, exc: BaseException, *, log: bool = False, loud: bool = False) -> None:
+        """A problem on voicesync's threads: logged, given to `error` handlers, else printed.
+
+        Refused keys, registration trouble, dropped events and a connection ended for good
+        are WARNINGs, so a program with no logging set up still sees them on stderr; other
+        reports are INFO. A tool that raised is user code failing, reported like a raising
+        handler: an ERROR with its traceback.
+        """
+        if isinstance(exc, ToolError):
+            self._tool_failed(exc)
+            return
+        loud = loud or isinstance(
+            exc, (AuthenticationError, RegistrationError, EventsDroppedError)) or (
+            isinstance(exc, ServerError) and exc.code == "AGENT_CONFLICT")
+        level = logging.ERROR if log else logging.WARNING if loud else logging.INFO
+        self.report(exc, clip(str(exc)), level=level)  # wire text: bounded
+
+    def _tool_failed(self, exc: ToolError) -> None:
+        where = f"tool {exc.tool}" + (f" on call {exc.call_id}" if exc.call_id else "")
+        if exc.timed_out:  # nothing raised: no traceback, but still loud
+            self.report(exc, f"{where}: {exc}", level=logging.WARNING)
+            return
+        thread = threading.current_thread().name
+        self.report(exc, f"exception in {where} (thread {thread}); the model was told it "
+                    "failed", level=logging.ERROR, with_traceback=True)
 
     def handler_failed(self, exc: BaseException, where: str, lane: str, *,
                        deliver: bool = True) -> None:

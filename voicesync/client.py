@@ -6,7 +6,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +14,7 @@ from typing_extensions import Self
 
 from voicesync import _codec
 from voicesync._backoff import Backoff
+from voicesync._client_rest import ClientRest
 from voicesync._connection import Reader
 from voicesync._control import Control
 from voicesync._dispatch import Dispatcher
@@ -27,8 +28,6 @@ from voicesync._port import PortFactory
 from voicesync._report import Reporter, describe_handler
 from voicesync._requests import Requests
 from voicesync._stats import ClientStats, Counters, DropReports
-from voicesync._throttle import clip
-from voicesync._tools import run_tool_calls
 from voicesync._transport import Transport
 from voicesync.agent import Agent
 from voicesync.call import Call
@@ -36,22 +35,16 @@ from voicesync.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectionClosedError,
-    EventsDroppedError,
-    NotConnectedError,
-    RegistrationError,
-    ServerError,
     VoiceSyncError,
 )
-from voicesync.events import ToolCall
-from voicesync.rest import Channel, Rest, Scope, Token
-from voicesync.tools import ToolError
+from voicesync.rest import Rest
 
 logger = logging.getLogger(__name__)
 
 _CLIENT_LANE = "voicesync-client"
 
 
-class Client(Subscribable):
+class Client(Subscribable, ClientRest):
     """A connection to the voice platform that serves one or more agents.
 
     The constructor does not connect: call `connect()` (or use ``with Client() as c``
@@ -250,32 +243,6 @@ class Client(Subscribable):
             active = len(self._calls_by_id)
         return self._counters.snapshot(self._lanes, active)
 
-    # ------------------------------------------------------------------ REST
-
-    @property
-    def rest(self) -> Rest:
-        """The platform's REST calls with this client's key and `http_url`: tokens, voices,
-        phone numbers, balance, knowledge bases (at ``$PINECALL_PLAYGROUND_URL``, else the
-        hosted API). Works without connecting; any thread."""
-        return self._rest
-
-    def create_token(self, channel: Channel, agent_id: str | Sequence[str], *,
-                     metadata: Mapping[str, Any] | None = None, scope: Scope | None = None,
-                     call_id: str | None = None, timeout: float = 10.0) -> Token:
-        """Mint a browser token for one agent or (``stream``) several, e.g. a dashboard's.
-
-        Agents of this client are waited for first (their registration, up to `timeout`),
-        so the platform knows them; then see `voicesync.rest.Rest.create_token`. Any
-        thread; blocks.
-        """
-        ids = [agent_id] if isinstance(agent_id, str) else list(agent_id)
-        for wire_id in ids:
-            local = self._resolve_agent(wire_id)
-            if local is not None:
-                local.wait_ready(timeout)
-        return self._rest._with_timeout(timeout).create_token(
-            channel, ids, metadata=metadata, scope=scope, call_id=call_id)
-
     # ------------------------------------------------------------------ internals: sending
 
     def _send(self, frame: Mapping[str, Any], *, via: Any = None) -> bool:
@@ -297,28 +264,10 @@ class Client(Subscribable):
         return True
 
     def _require_connection(self, what: str) -> None:
-        """Raise NotConnectedError unless connected or connecting (any thread)."""
-        reader = self._reader
-        if self._closed:
-            raise NotConnectedError(
-                f"{what} needs a connection, but this client is closed; create a new Client "
-                "and call client.connect()", reason="closed")
-        if reader is None or not reader.alive:
-            cause = "" if reader is None else (
-                f" (the connection ended for good: {reader.final_error})"
-                if reader.final_error is not None else " (the connection ended)")
-            raise NotConnectedError(
-                f"{what} needs a connection, but the client is not connected{cause}; call "
-                "client.connect() first", reason="not_connected")
+        self._life.require(what)
 
     def _link_state(self) -> str:
-        """What the connection looks like now, for timeout messages."""
-        if self._closed:
-            return "the client is closed"
-        if not self._connected.is_set():
-            return "the client is not connected (connecting or reconnecting)"
-        silent = time.monotonic() - self._last_rx
-        return f"the client is connected; the last frame arrived {silent:.1f} s ago"
+        return self._life.state(self._last_rx)
 
     def _count(self, name: str) -> None:
         self._counters.add(name)
@@ -359,30 +308,8 @@ class Client(Subscribable):
             self._run(_CLIENT_LANE, handlers, args, time.monotonic())
 
     def _report(self, exc: BaseException, *, log: bool = False, loud: bool = False) -> None:
-        """A problem on voicesync's threads: logged, given to `error` handlers, else printed.
-
-        Refused keys, registration trouble, dropped events and a connection ended for good
-        are WARNINGs, so a program with no logging set up still sees them on stderr
-        (voicesync._report); other reports are INFO. A tool that raised is user code
-        failing, reported like a raising handler: an ERROR with its traceback.
-        """
-        if isinstance(exc, ToolError):
-            self._tool_failed(exc)
-            return
-        loud = loud or isinstance(
-            exc, (AuthenticationError, RegistrationError, EventsDroppedError)) or (
-            isinstance(exc, ServerError) and exc.code == "AGENT_CONFLICT")
-        level = logging.ERROR if log else logging.WARNING if loud else logging.INFO
-        self._reporter.report(exc, clip(str(exc)), level=level)  # wire text: bounded
-
-    def _tool_failed(self, exc: ToolError) -> None:
-        where = f"tool {exc.tool}" + (f" on call {exc.call_id}" if exc.call_id else "")
-        if exc.timed_out:  # nothing raised: no traceback, but still loud
-            self._reporter.report(exc, f"{where}: {exc}", level=logging.WARNING)
-            return
-        thread = threading.current_thread().name
-        self._reporter.report(exc, f"exception in {where} (thread {thread}); the model was "
-                              "told it failed", level=logging.ERROR, with_traceback=True)
+        """A problem on voicesync's threads (see `Reporter.problem`)."""
+        self._reporter.problem(exc, log=log, loud=loud)
 
     def _handler_failed(self, exc: BaseException, lane: str, where: str | None = None) -> None:
         """User code raised on a voicesync thread (lanes, `_run`, `llm.before`)."""
@@ -463,9 +390,6 @@ class Client(Subscribable):
         self._require_connection(f"{event!r} on call {call.id}")
         return self._requests.ask(call.id, call.send, event, response, timeout=timeout,
                                   payload=payload, link_state=self._link_state)
-
-    def _run_tools(self, event: ToolCall, call: Call) -> None:
-        run_tool_calls(event, call)
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "closed" if self._closed else "disconnected"
