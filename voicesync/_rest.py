@@ -11,8 +11,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-
 from voicesync._log import redact
 from voicesync.errors import AuthenticationError, ConnectError, ServerError
 
@@ -23,6 +21,8 @@ def rest_get(url: str, params: Mapping[str, str], api_key: str, timeout: float, 
 
     `direct` (a loopback base URL) bypasses proxies configured in the environment.
     """
+    import requests  # late: loaded with the first REST call, not with `import voicesync`
+
     try:
         with requests.Session() as session:
             session.trust_env = not direct  # no proxy (nor .netrc) from the environment

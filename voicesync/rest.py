@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-import requests
-
 from voicesync._log import redact
 from voicesync.errors import AuthenticationError, ConfigurationError, ConnectError, ServerError
 
@@ -277,6 +275,8 @@ def request(method: str, url: str, api_key: str, timeout: float, *,
     Redirects are not followed (the key would go to a host nobody checked), and a loopback
     URL never goes through a proxy from the environment.
     """
+    import requests  # late: most programs never make a REST call (`import voicesync` stays fast)
+
     from voicesync.client import _is_loopback
 
     try:
