@@ -76,9 +76,9 @@ def _figures(results: dict[str, list[Result]]) -> str:
     lines = [
         "| calls | client | turn.end → first chunk | interruption → end frame | interruption → "
         "handler loop exit | chunks after abort (in flight) | lost turns | CPU s / 1k tokens "
-        "| CPU µs / frame | RSS KB / call | dispatch lag | threads | driver CPU % "
-        "(loop lag p99 ms) |",
-        "|" + "---|" * 13,
+        "| CPU µs / frame | context switches / frame | RSS KB / call | dispatch lag | threads "
+        "| driver CPU % (loop lag p99 ms) |",
+        "|" + "---|" * 14,
     ]
     for row in zip(*results.values(), strict=True):
         for client, r in zip(results, row, strict=True):
@@ -89,6 +89,7 @@ def _figures(results: dict[str, list[Result]]) -> str:
                 f"{_triple(r['interrupt_to_loop_exit_ms'])} | {r['chunks_after_abort']} "
                 f"({r['chunks_in_flight']}) | {r['lost_turns']} | "
                 f"{_num(r['cpu_s_per_1k_tokens'])} | {_num(r['cpu_us_per_frame'])} | "
+                f"{_num(r['switches_per_frame'])} | "
                 f"{_num(r['rss_kb_per_call'])} | {_triple(lag) if lag else 'inline'} | "
                 f"{r['peak_threads']} | {r['driver_cpu_pct']:.0f} "
                 f"({_num(r['driver_loop_lag_p99_ms'])}) |")

@@ -112,6 +112,17 @@ def import_ms(runs: int = IMPORT_RUNS) -> tuple[float, float]:
     return round(min(t[0] for t in times), 1), round(min(t[1] for t in times), 1)
 
 
+MARKS = ("<!-- bench:results -->\n", "<!-- /bench:results -->\n")
+
+
+def splice(path: Path, table: str) -> None:
+    """Replace what stands between the results marks in `path` with `table`."""
+    text = path.read_text()
+    start, stop = text.index(MARKS[0]) + len(MARKS[0]), text.index(MARKS[1])
+    path.write_text(text[:start] + table + text[stop:])
+    print(f"updated {path}", file=sys.stderr)
+
+
 def environment() -> dict[str, Any]:
     import websocket
     import websockets
@@ -140,6 +151,8 @@ def main() -> None:
     parser.add_argument("--gap", type=float, help="mean pause between turns, s (2.0; 0.3)")
     parser.add_argument("--raw", action="store_true", help="also write samples.json.gz")
     parser.add_argument("--out", type=Path, help="results directory")
+    parser.add_argument("--readme", action="store_true",
+                        help="write the tables into README.md and bench/README.md")
     args = parser.parse_args()
     plan = {mode: list(spec) for mode, spec in (QUICK if args.quick else FULL).items()}
     if args.calls is not None:
@@ -184,6 +197,9 @@ def main() -> None:
         with gzip.open(out / "samples.json.gz", "wt") as raw:
             json.dump(samples, raw, separators=(",", ":"))
     chart(run, out / "latency.png")
+    if args.readme:
+        for readme in (ROOT / "README.md", BENCH / "README.md"):
+            splice(readme, table)
     print(f"wrote {out}/results.md, results.json, latency.png", file=sys.stderr)
 
 

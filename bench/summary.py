@@ -64,6 +64,7 @@ def summarize(workload: Workload, driver: dict[str, Any], agent: dict[str, Any])
         # Every frame the agent sent, as the driver counted it (the same count for both).
         "frames": frames,
         "cpu_us_per_frame": 1e6 * agent["cpu_s"] / frames if frames else None,
+        "switches_per_frame": agent["switches"] / frames if frames else None,
         "rss_kb_per_call": (agent["rss_peak"] - agent["rss_base"]) / 1024 / workload.calls,
         "dispatch_lag_ms": lag,
         "peak_threads": agent["peak_threads"],

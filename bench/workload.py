@@ -71,6 +71,13 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def switches() -> int:
+    """Context switches of this process so far (every thread, voluntary or not): each is a
+    thread that blocked or was preempted, the price of a hand-off between threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
+
+
 def rss_bytes() -> int:
     return int(psutil.Process().memory_info().rss)
 
