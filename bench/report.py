@@ -62,6 +62,9 @@ def environment(run: Run) -> str:
 def markdown(run: Run) -> str:
     """The environment, then per workload its figures and its voicesync ÷ floor ratios."""
     parts = [environment(run)]
+    if run.get("failed"):
+        parts.append("Levels that did not finish (left out below): "
+                     + "; ".join(run["failed"]) + ".\n")
     for mode, results in run["results"].items():
         spec = run["workloads"][mode]
         parts.append(f"### {mode.capitalize()} workload\n\nN concurrent calls on one "

@@ -166,6 +166,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))  # voicesync from this tree, for its version
 
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    failed: list[str] = []
     started, load_before = time.monotonic(), round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="voicesync-bench-") as tmp:
         for mode, (levels, turns, gap) in plan.items():
@@ -174,10 +175,19 @@ def main() -> None:
             results[mode] = {client: [] for client in CLIENTS}
             for calls in levels:
                 workload = Workload(calls, turns, gap, burst=mode == "burst")
-                for client in CLIENTS:
-                    print(f"# {mode} {client}: {calls} calls x {turns} turns ...",
-                          file=sys.stderr, flush=True)
-                    results[mode][client].append(run_one(client, workload, Path(tmp)))
+                try:
+                    rows = {}
+                    for client in CLIENTS:
+                        print(f"# {mode} {client}: {calls} calls x {turns} turns ...",
+                              file=sys.stderr, flush=True)
+                        rows[client] = run_one(client, workload, Path(tmp))
+                except (RuntimeError, OSError, ValueError) as exc:
+                    # One level that overstays must not cost the others: report it, go on.
+                    print(exc, file=sys.stderr)
+                    failed.append(f"{mode} {calls}: {str(exc).splitlines()[0]}")
+                    continue
+                for client, row in rows.items():
+                    results[mode][client].append(row)
     samples = {mode: {client: [r.pop("samples_ms") for r in rows]
                       for client, rows in by_client.items()}
                for mode, by_client in results.items()}
@@ -185,7 +195,7 @@ def main() -> None:
     run = {"environment": env, "elapsed_s": round(time.monotonic() - started, 1),
            "workloads": {mode: {"calls": levels, "turns": turns, "gap_s": gap}
                          for mode, (levels, turns, gap) in plan.items() if mode in results},
-           "results": results}
+           "results": results, "failed": failed}
     table = markdown(run)
     if not args.quick:
         table += "\n" + goals(run)
