@@ -42,7 +42,9 @@ QUICK = {"spread": ((1, 10, 50), 4, 0.3), "burst": ((20, 50), 2, 0.3)}
 def run_one(client: str, workload: Workload, tmp: Path) -> dict[str, Any]:
     """One (client, N) run in two fresh processes; both are killed if they overstay."""
     tag = f"{client}-{workload.mode}-{workload.calls}"
-    per_turn = workload.gap + (TURN_TIMEOUT if workload.burst else 0.5)
+    # A deadline, not an estimate: with 1000 calls the slowest call's 20 random pauses add
+    # up to about twice their mean, and a burst round may take its TURN_TIMEOUT.
+    per_turn = workload.gap + TURN_TIMEOUT if workload.burst else 2 * workload.gap + 1.0
     budget = workload.turns * per_turn + workload.gap + 30.0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
