@@ -66,7 +66,7 @@ def test_goals_compare_voicesync_with_the_floor_of_the_same_run() -> None:
 
 
 def test_a_level_that_did_not_finish_is_named_above_the_tables() -> None:
-    from report import markdown  # type: ignore[import-not-found]
+    from report import markdown
 
     env = {"cpus": 2, "python": "3", "websocket-client": "1", "voicesync": "0", "commit": "x",
            "date": "d", "loadavg_1m": 1.0, "import_ms": 90.0}
