@@ -33,10 +33,10 @@ from workload import TURN_TIMEOUT, Workload
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CLIENTS = {"floor": "agent_floor.py", "voicesync": "agent_voicesync.py"}
-# (levels, turns per call, gap s) per workload; --quick uses the second table.
-FULL = {"spread": ((1, 10, 50, 100, 250, 500, 1000), 20, 2.0),
-        "burst": ((100, 200, 500, 1000), 5, 0.5)}
-QUICK = {"spread": ((1, 10, 50), 4, 0.3), "burst": ((20, 50), 2, 0.3)}
+# (levels, turns per call, gap s) per workload, in the order they run; --quick: the second.
+FULL = {"burst": ((100, 200, 500, 1000), 5, 0.5),
+        "spread": ((1, 10, 50, 100, 250, 500, 1000), 20, 2.0)}
+QUICK = {"burst": ((20, 50), 2, 0.3), "spread": ((1, 10, 50), 4, 0.3)}
 
 
 def run_one(client: str, workload: Workload, tmp: Path) -> dict[str, Any]:
