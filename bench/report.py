@@ -56,7 +56,8 @@ def environment(run: Run) -> str:
         f"interrupted after {INTERRUPT_AFTER} chunks. Latencies in ms, p50 / p99 / max, timed "
         "by the driver (dispatch lag by the SDK).\n\n"
         f"`import voicesync` in a fresh interpreter: {env['import_ms']} ms wall clock, "
-        f"{env.get('import_cpu_ms', '?')} ms CPU (best of {env.get('import_runs', 7)}).\n")
+        f"{env.get('import_cpu_ms', '?')} ms CPU (best of {env.get('import_runs', 7)}, with "
+        "compiled bytecode as an installed package has it).\n")
 
 
 def markdown(run: Run) -> str:
