@@ -31,6 +31,7 @@ from workload import (
     cpu_seconds,
     now_ns,
     rss_bytes,
+    switches,
     token,
     write_json,
 )
@@ -149,15 +150,16 @@ def main() -> None:
         if expected == "connected":
             floor.send({"event": "agent.create", "agent_id": AGENT_ID})
     gc.collect()
-    rss0, cpu0 = rss_bytes(), cpu_seconds()
+    rss0, cpu0, switches0 = rss_bytes(), cpu_seconds(), switches()
     peaks = Peaks()
     floor.send({"event": READY, "agent_id": AGENT_ID})
     finished = floor.run(time.monotonic() + args.deadline, peaks)
-    cpu1 = cpu_seconds()
+    cpu1, switches1 = cpu_seconds(), switches()
     peaks.sample()
     ws.close(timeout=1.0)
     write_json(args.out, {
-        "finished": finished, "cpu_s": cpu1 - cpu0, "tokens": floor.tokens,
+        "finished": finished, "cpu_s": cpu1 - cpu0, "switches": switches1 - switches0,
+        "tokens": floor.tokens,
         "rss_base": rss0, "rss_peak": peaks.rss, "loop_exit_ns": floor.loop_exit_ns,
         "dispatch_lag_ms": None, "peak_threads": peaks.threads, "dropped_events": 0,
     })

@@ -26,6 +26,7 @@ from workload import (
     cpu_seconds,
     now_ns,
     rss_bytes,
+    switches,
     token,
     write_json,
 )
@@ -92,20 +93,21 @@ def main() -> None:
             recorder.add(stream.message_id, now_ns(), written)
 
     done = threading.Event()
-    agent.on(DONE, lambda _event: done.set())
+    agent.on(DONE, lambda _event: done.set(), strict=False)  # the bench's own event
     with client:
         client.connect(timeout=10.0)
         agent.wait_ready(timeout=10.0)
         gc.collect()
-        rss0, cpu0 = rss_bytes(), cpu_seconds()
+        rss0, cpu0, switches0 = rss_bytes(), cpu_seconds(), switches()
         peaks = Peaks().start()
         client.send({"event": READY, "agent_id": AGENT_ID})
         finished = done.wait(args.deadline)
-        cpu1 = cpu_seconds()
+        cpu1, switches1 = cpu_seconds(), switches()
         stats = client.stats()
         peaks.stop()
     write_json(args.out, {
-        "finished": finished, "cpu_s": cpu1 - cpu0, "tokens": recorder.tokens,
+        "finished": finished, "cpu_s": cpu1 - cpu0, "switches": switches1 - switches0,
+        "tokens": recorder.tokens,
         "rss_base": rss0, "rss_peak": peaks.rss, "loop_exit_ns": recorder.loop_exit_ns,
         "dispatch_lag_ms": [stats.dispatch_lag_p50_ms, stats.dispatch_lag_p99_ms,
                             stats.dispatch_lag_max_ms],

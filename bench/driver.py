@@ -4,7 +4,8 @@
 
 It prints its port on the first line of stdout, serves one agent connection on
 127.0.0.1 (handshake, agent.create, pings), starts the workload's calls once the agent
-sends `bench.ready`, plays every turn (user.message + turn.end), consumes the
+sends `bench.ready`, plays every turn (user.message + turn.end; spread out, or every
+call's turn at once in burst rounds), consumes the
 `bot.reply.stream` frames and interrupts half the replies after INTERRUPT_AFTER chunks.
 Every timestamp is `time.monotonic_ns()` taken on this side of the socket.
 
@@ -115,12 +116,14 @@ class Platform(asyncio.Protocol):
         if ws.close_expected() and self._transport is not None:
             self._transport.close()
 
-    def send(self, frame: dict[str, Any]) -> None:
+    def send(self, frame: dict[str, Any], flush: bool = True) -> None:
+        """Queue one frame; `flush=False` leaves it for the next write (a burst is one write)."""
         if self._ws.state is not State.OPEN:
             return
         self.frames_out += 1
         self._ws.send_text(json.dumps(frame, separators=(",", ":")).encode())
-        self._flush()
+        if flush:
+            self._flush()
 
     def _flush(self) -> None:
         out = self._ws.data_to_send()
@@ -190,29 +193,59 @@ class Platform(asyncio.Protocol):
 
     # ----------------------------------------------------------------- the calls
 
+    def _queue_turn(self, call: int, index: int) -> Turn:
+        """user.message + turn.end of one turn, queued but not written."""
+        turn = Turn(call, index, self.workload.interrupted(call, index), f"u{call}-{index}")
+        self.turns.append(turn)
+        self._by_user[turn.user_id] = turn
+        call_id, text = _call_id(call), f"question {index} of call {call}"
+        self.send({"event": "user.message", "agent_id": AGENT_ID, "call_id": call_id,
+                   "message_id": turn.user_id, "text": text, "confidence": 0.95,
+                   "turn_id": index + 1}, flush=False)
+        self.send({"event": "turn.end", "agent_id": AGENT_ID, "call_id": call_id,
+                   "turn_id": index + 1, "probability": 0.95, "latency_ms": 160,
+                   "text": text, "message_id": turn.user_id}, flush=False)
+        return turn
+
+    def _write_turns(self, turns: list[Turn]) -> None:
+        """One socket write; the stamp is taken before it, so no reply can precede it."""
+        sent = now_ns()
+        for turn in turns:
+            turn.sent_ns = sent
+        self._flush()
+
+    def _end_call(self, call: int) -> None:
+        self.send({"event": "call.ended", "agent_id": AGENT_ID, "call_id": _call_id(call),
+                   "reason": "hangup", "duration_seconds": 1.0})
+
     async def run_call(self, call: int, rng: random.Random) -> None:
+        """Spread out: this call's turns, each a random pause after the last reply ended."""
         workload = self.workload
-        call_id = _call_id(call)
         await asyncio.sleep(rng.uniform(0, workload.gap))
         for index in range(workload.turns):
-            turn = Turn(call, index, workload.interrupted(call, index), f"u{call}-{index}")
-            self.turns.append(turn)
-            self._by_user[turn.user_id] = turn
-            text = f"question {index} of call {call}"
-            self.send({"event": "user.message", "agent_id": AGENT_ID, "call_id": call_id,
-                       "message_id": turn.user_id, "text": text, "confidence": 0.95,
-                       "turn_id": index + 1})
-            turn.sent_ns = now_ns()
-            self.send({"event": "turn.end", "agent_id": AGENT_ID, "call_id": call_id,
-                       "turn_id": index + 1, "probability": 0.95, "latency_ms": 160,
-                       "text": text, "message_id": turn.user_id})
+            turn = self._queue_turn(call, index)
+            self._write_turns([turn])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(turn.done.wait(), TURN_TIMEOUT)
             if self.closed.is_set():
                 return
             await asyncio.sleep(rng.expovariate(1.0 / workload.gap))
-        self.send({"event": "call.ended", "agent_id": AGENT_ID, "call_id": call_id,
-                   "reason": "hangup", "duration_seconds": 1.0})
+        self._end_call(call)
+
+    async def run_bursts(self) -> None:
+        """Burst: each round, every call's turn in one write; the next round once all ended."""
+        workload = self.workload
+        for index in range(workload.turns):
+            turns = [self._queue_turn(call, index) for call in range(workload.calls)]
+            self._write_turns(turns)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(turn.done.wait() for turn in turns)), TURN_TIMEOUT)
+            if self.closed.is_set():
+                return
+            await asyncio.sleep(workload.gap)
+        for call in range(workload.calls):
+            self._end_call(call)
 
     def start_calls(self) -> None:
         for call in range(self.workload.calls):
@@ -257,8 +290,8 @@ async def _main(workload: Workload, out: str, deadline: float) -> None:
         monitor = asyncio.create_task(_loop_lag(lags, stop))
         platform.start_calls()
         rng = random.Random(workload.seed)
-        calls = [platform.run_call(call, random.Random(rng.random()))
-                 for call in range(workload.calls)]
+        calls = [platform.run_bursts()] if workload.burst else [
+            platform.run_call(call, random.Random(rng.random())) for call in range(workload.calls)]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*calls), deadline)
         cpu1, t1 = cpu_seconds(), now_ns()

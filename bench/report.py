@@ -8,9 +8,16 @@ from typing import Any
 from workload import INTERRUPT_AFTER, TOKEN_INTERVAL, TOKENS
 
 Result = dict[str, Any]
+Run = dict[str, Any]
 LATENCIES = (("ttfc_ms", "turn.end → first chunk"),
              ("interrupt_to_end_ms", "interruption → end frame"),
              ("interrupt_to_loop_exit_ms", "interruption → handler loop exit"))
+IMPORT_GOAL_MS = 80
+PACING = {
+    "spread": "each call plays {turns} turns, a mean {gap:g} s (exponential) apart",
+    "burst": "every call's turn arrives at once (one socket write, round after round): "
+             "{turns} rounds, the next {gap:g} s after every reply of the last one ended",
+}
 
 
 def _num(value: float | None) -> str:
@@ -37,27 +44,45 @@ def _ratios(ours: list[float] | None, floor: list[float] | None) -> str:
     return " / ".join(_ratio(a, b) for a, b in zip(ours, floor, strict=True))
 
 
-def markdown(run: dict[str, Any]) -> str:
-    env, results = run["environment"], run["results"]
+def environment(run: Run) -> str:
+    env = run["environment"]
+    return (
+        f"Driver and agent are separate processes on {env['cpus']} CPUs; Python "
+        f"{env['python']}, websocket-client {env['websocket-client']}, voicesync "
+        f"{env['voicesync']} ({env['commit']}), {env['date']}, {run['elapsed_s']:.0f} s in all; "
+        f"1-minute load average {env.get('loadavg_1m_before', '?')} before, "
+        f"{env['loadavg_1m']} after (the box is shared). Every reply is {TOKENS} tokens at "
+        f"{1 / TOKEN_INTERVAL:.0f} tokens/s from a blocking iterator; half the turns are "
+        f"interrupted after {INTERRUPT_AFTER} chunks. Latencies in ms, p50 / p99 / max, timed "
+        "by the driver (dispatch lag by the SDK).\n\n"
+        f"`import voicesync` in a fresh interpreter: {env['import_ms']} ms wall clock, "
+        f"{env.get('import_cpu_ms', '?')} ms CPU (best of {env.get('import_runs', 7)}, with "
+        "compiled bytecode as an installed package has it).\n")
+
+
+def markdown(run: Run) -> str:
+    """The environment, then per workload its figures and its voicesync ÷ floor ratios."""
+    parts = [environment(run)]
+    if run.get("failed"):
+        parts.append("Levels that did not finish (left out below): "
+                     + "; ".join(run["failed"]) + ".\n")
+    for mode, results in run["results"].items():
+        spec = run["workloads"][mode]
+        parts.append(f"### {mode.capitalize()} workload\n\nN concurrent calls on one "
+                     f"connection; {PACING[mode].format(**spec, gap=spec['gap_s'])}.\n")
+        parts.append(_figures(results))
+        if "floor" in results and "voicesync" in results:
+            parts.append(_ratio_table(results))
+    return "\n".join(parts)
+
+
+def _figures(results: dict[str, list[Result]]) -> str:
     lines = [
-        "Workload: N concurrent calls on one connection; each call plays "
-        f"{run['workload']['turns']} turns, a mean {run['workload']['gap_s']:g} s "
-        "(exponential) apart; every reply is "
-        f"{TOKENS} tokens at {1 / TOKEN_INTERVAL:.0f} tokens/s from a blocking iterator; half "
-        f"the turns are interrupted after {INTERRUPT_AFTER} chunks. Driver and agent are "
-        f"separate processes on {env['cpus']} CPUs; Python {env['python']}, websocket-client "
-        f"{env['websocket-client']}, voicesync {env['voicesync']} ({env['commit']}), "
-        f"{env['date']}; 1-minute load average {env.get('loadavg_1m_before', '?')} before, "
-        f"{env['loadavg_1m']} after (the box is shared). Latencies in ms, p50 / p99 / max, "
-        "timed by the driver "
-        "(dispatch lag by the SDK).",
-        "",
-        f"`import voicesync` in a fresh interpreter: {env.get('import_ms', '?')} ms (best of 7).",
-        "",
         "| calls | client | turn.end → first chunk | interruption → end frame | interruption → "
         "handler loop exit | chunks after abort (in flight) | lost turns | CPU s / 1k tokens "
-        "| RSS KB / call | dispatch lag | threads | driver CPU % |",
-        "|" + "---|" * 12,
+        "| CPU µs / frame | context switches / frame | RSS KB / call | dispatch lag | threads "
+        "| driver CPU % (loop lag p99 ms) |",
+        "|" + "---|" * 14,
     ]
     for row in zip(*results.values(), strict=True):
         for client, r in zip(results, row, strict=True):
@@ -67,20 +92,26 @@ def markdown(run: dict[str, Any]) -> str:
                 f"{_triple(r['interrupt_to_end_ms'])} | "
                 f"{_triple(r['interrupt_to_loop_exit_ms'])} | {r['chunks_after_abort']} "
                 f"({r['chunks_in_flight']}) | {r['lost_turns']} | "
-                f"{_num(r['cpu_s_per_1k_tokens'])} | {_num(r['rss_kb_per_call'])} | "
-                f"{_triple(lag) if lag else 'inline'} | {r['peak_threads']} | "
-                f"{r['driver_cpu_pct']:.0f} |")
-    if "floor" in results and "voicesync" in results:
-        lines += ["", "voicesync ÷ floor (same run):", "",
-                  "| calls | turn.end → first chunk | interruption → end frame | interruption"
-                  " → handler loop exit | CPU / 1k tokens | RSS / call |",
-                  "|" + "---|" * 6]
-        for floor, ours in zip(results["floor"], results["voicesync"], strict=True):
-            lines.append(
-                f"| {ours['calls']} | "
-                + " | ".join(_ratios(ours[key], floor[key]) for key, _ in LATENCIES)
-                + f" | {_ratio(ours['cpu_s_per_1k_tokens'], floor['cpu_s_per_1k_tokens'])} | "
-                f"{_ratio(ours['rss_kb_per_call'], floor['rss_kb_per_call'])} |")
+                f"{_num(r['cpu_s_per_1k_tokens'])} | {_num(r['cpu_us_per_frame'])} | "
+                f"{_num(r['switches_per_frame'])} | "
+                f"{_num(r['rss_kb_per_call'])} | {_triple(lag) if lag else 'inline'} | "
+                f"{r['peak_threads']} | {r['driver_cpu_pct']:.0f} "
+                f"({_num(r['driver_loop_lag_p99_ms'])}) |")
+    return "\n".join(lines) + "\n"
+
+
+def _ratio_table(results: dict[str, list[Result]]) -> str:
+    lines = ["voicesync ÷ floor (same run):", "",
+             "| calls | turn.end → first chunk | interruption → end frame | interruption"
+             " → handler loop exit | CPU / 1k tokens | CPU / frame | RSS / call |",
+             "|" + "---|" * 7]
+    for floor, ours in zip(results["floor"], results["voicesync"], strict=True):
+        lines.append(
+            f"| {ours['calls']} | "
+            + " | ".join(_ratios(ours[key], floor[key]) for key, _ in LATENCIES)
+            + f" | {_ratio(ours['cpu_s_per_1k_tokens'], floor['cpu_s_per_1k_tokens'])} | "
+            f"{_ratio(ours['cpu_us_per_frame'], floor['cpu_us_per_frame'])} | "
+            f"{_ratio(ours['rss_kb_per_call'], floor['rss_kb_per_call'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -88,74 +119,121 @@ def _at(results: list[Result], calls: int) -> Result | None:
     return next((r for r in results if r["calls"] == calls), None)
 
 
-def goals(results: dict[str, list[Result]]) -> str:
-    """The issue's goals, each with the measured figure and whether it is met."""
-    ours = results["voicesync"]
-    rows: list[tuple[str, str, bool | None]] = []
-    r100, r500 = _at(ours, 100), _at(ours, 500)
-    if r100:
-        for key, label in LATENCIES[:2]:
-            p99 = r100[key][1] if r100[key] else None
-            rows.append((f"100 calls: {label} p99 ≤ 10 ms", f"{_num(p99)} ms",
-                         p99 is not None and p99 <= 10))
-        rows.append(("100 calls: 0 lost turns, 0 chunks after abort",
-                     f"{r100['lost_turns']}, {r100['chunks_after_abort']}",
-                     r100["lost_turns"] == 0 and r100["chunks_after_abort"] == 0))
-    if r500:
-        rows.append(("500 calls: 0 lost turns, 0 chunks after abort",
-                     f"{r500['lost_turns']}, {r500['chunks_after_abort']}",
-                     r500["lost_turns"] == 0 and r500["chunks_after_abort"] == 0))
-        for key, label in (*LATENCIES, ("dispatch_lag_ms", "dispatch lag")):
-            p99 = r500[key][1] if r500[key] else None
-            rows.append((f"500 calls: {label} p99 ≤ 50 ms", f"{_num(p99)} ms",
-                         p99 is not None and p99 <= 50))
-        rows.append(("500 calls: RSS per call ≤ 64 KB", f"{_num(r500['rss_kb_per_call'])} KB",
-                     r500["rss_kb_per_call"] <= 64))
-    for calls in (1, 10):
-        mine, floor = _at(ours, calls), _at(results["floor"], calls)
-        if not (mine and floor):
-            continue
-        for key, label in LATENCIES[:2]:
-            for index, name in ((0, "p50"), (1, "p99")):
-                a, b = mine[key][index], floor[key][index]
-                rows.append((f"{calls} calls: {label} {name} ≤ 1.5x floor",
-                             f"{_num(a)} vs {_num(b)} ms ({_ratio(a, b)})", a <= 1.5 * b))
-        a, b = mine["cpu_s_per_1k_tokens"], floor["cpu_s_per_1k_tokens"]
-        rows.append((f"{calls} calls: CPU per token ≤ 1.5x floor",
-                     f"{_num(a)} vs {_num(b)} s/1k ({_ratio(a, b)})", a <= 1.5 * b))
+Goal = tuple[str, str, bool]
+
+
+def _near_floor(mine: Result, floor: Result, where: str, limit: float,
+                keys: tuple[tuple[str, str], ...]) -> list[Goal]:
+    """voicesync's p50 and p99 of each latency in `keys` within `limit` times the floor's."""
+    rows: list[Goal] = []
+    for key, label in keys:
+        for index, name in ((0, "p50"), (1, "p99")):
+            if not (mine[key] and floor[key]):
+                continue
+            a, b = mine[key][index], floor[key][index]
+            rows.append((f"{where}: {label} {name} ≤ {limit:g}x floor",
+                         f"{_num(a)} vs {_num(b)} ms ({_ratio(a, b)})", a <= limit * b))
+    return rows
+
+
+def _cpu(mine: Result, floor: Result, where: str, limit: float) -> Goal:
+    a, b = mine["cpu_s_per_1k_tokens"], floor["cpu_s_per_1k_tokens"]
+    return (f"{where}: CPU per 1k tokens ≤ {limit:g}x floor",
+            f"{_num(a)} vs {_num(b)} s ({_ratio(a, b)})", a is not None and a <= limit * b)
+
+
+def _clean(r: Result, where: str) -> Goal:
+    return (f"{where}: 0 lost turns, 0 chunks after abort",
+            f"{r['lost_turns']}, {r['chunks_after_abort']}",
+            r["lost_turns"] == 0 and r["chunks_after_abort"] == 0)
+
+
+def _p99(r: Result, key: str, label: str, where: str, limit: float) -> Goal:
+    p99 = r[key][1] if r[key] else None
+    return (f"{where}: {label} p99 ≤ {limit:g} ms", f"{_num(p99)} ms",
+            p99 is not None and p99 <= limit)
+
+
+def goals(run: Run) -> str:
+    """Issue 14's goals, then the earlier spread-out goals, each measured and met or not."""
+    rows: list[Goal] = []
+    burst, spread = run["results"].get("burst"), run["results"].get("spread")
+    if burst:  # item 2: CPU within 1.2x of the floor at every N; latencies at 100 and 200
+        for mine, floor in zip(burst["voicesync"], burst["floor"], strict=True):
+            where = f"burst {mine['calls']}"
+            rows.append(_cpu(mine, floor, where, 1.2))
+            if mine["calls"] in (100, 200):
+                rows += _near_floor(mine, floor, where, 1.5, LATENCIES[:2])
+    r1000 = _at(spread["voicesync"], 1000) if spread else None
+    if r1000:  # item 3
+        rows.append(_clean(r1000, "spread 1000"))
+        rows.append(_p99(r1000, "ttfc_ms", LATENCIES[0][1], "spread 1000", 20))
+        rows.append(("spread 1000: RSS per call ≤ 32 KB", f"{_num(r1000['rss_kb_per_call'])} KB",
+                     r1000["rss_kb_per_call"] <= 32))
+    took = run["environment"]["import_ms"]  # item 4
+    rows.append((f"`import voicesync` ≤ {IMPORT_GOAL_MS} ms", f"{took} ms",
+                 took <= IMPORT_GOAL_MS))
+    rows += _earlier_goals(spread) if spread else []
     lines = ["| goal | measured | met |", "|---|---|---|"]
     lines += [f"| {goal} | {value} | {'yes' if met else '**no**'} |" for goal, value, met in rows]
     return "\n".join(lines) + "\n"
 
 
-def chart(results: dict[str, list[Result]], path: Path) -> None:
-    """Latency percentiles against concurrent calls, one panel per figure."""
+def _earlier_goals(spread: dict[str, list[Result]]) -> list[Goal]:
+    """The spread-out workload's goals from before the burst workload (kept as a floor)."""
+    ours, rows = spread["voicesync"], []
+    r100, r500 = _at(ours, 100), _at(ours, 500)
+    if r100:
+        rows += [_p99(r100, key, label, "spread 100", 10) for key, label in LATENCIES[:2]]
+        rows.append(_clean(r100, "spread 100"))
+    if r500:
+        rows.append(_clean(r500, "spread 500"))
+        rows += [_p99(r500, key, label, "spread 500", 50)
+                 for key, label in (*LATENCIES, ("dispatch_lag_ms", "dispatch lag"))]
+        rows.append(("spread 500: RSS per call ≤ 64 KB", f"{_num(r500['rss_kb_per_call'])} KB",
+                     r500["rss_kb_per_call"] <= 64))
+    for calls in (1, 10):
+        mine, floor = _at(ours, calls), _at(spread["floor"], calls)
+        if mine and floor:
+            rows += _near_floor(mine, floor, f"spread {calls}", 1.5, LATENCIES[:2])
+            rows.append(_cpu(mine, floor, f"spread {calls}", 1.5))
+    return rows
+
+
+def chart(run: Run, path: Path) -> None:
+    """Latency percentiles against concurrent calls: a row per workload, a panel per figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
-    fig, axes = plt.subplots(1, len(LATENCIES), figsize=(15, 4.6), sharey=True)
+    modes = list(run["results"])
+    fig, grid = plt.subplots(len(modes), len(LATENCIES), figsize=(15, 4.4 * len(modes)),
+                             squeeze=False)
     styles = {"voicesync": ("-", "tab:blue"), "floor": ("--", "tab:gray")}
-    for ax, (key, label) in zip(axes, LATENCIES, strict=True):
-        for client, rows in results.items():
-            line, color = styles.get(client, (":", "black"))
-            have = [r for r in rows if r[key]]
-            calls = [r["calls"] for r in have]
-            for index, (name, marker) in enumerate((("p50", "o"), ("p99", "s"), ("max", "^"))):
-                ax.plot(calls, [r[key][index] for r in have], line, marker=marker,
-                        color=color, alpha=(1.0, 0.8, 0.4)[index], label=f"{client} {name}")
-        for limit in (10, 50):
-            ax.axhline(limit, color="tab:red", linewidth=0.8, linestyle=":")
-        ax.set_xscale("log")
-        ax.set_xticks([r["calls"] for r in results["voicesync"]],
-                      [str(r["calls"]) for r in results["voicesync"]])
-        ax.set_yscale("log")
-        ax.set_title(label)
-        ax.set_xlabel("concurrent calls")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("ms (driver clock)")
-    axes[-1].legend(fontsize=7, loc="upper left")
+    for axes, mode in zip(grid, modes, strict=True):
+        results = run["results"][mode]
+        for ax, (key, label) in zip(axes, LATENCIES, strict=True):
+            for client, rows in results.items():
+                line, color = styles.get(client, (":", "black"))
+                have = [r for r in rows if r[key]]
+                calls = [r["calls"] for r in have]
+                for index, (name, marker) in enumerate((("p50", "o"), ("p99", "s"),
+                                                        ("max", "^"))):
+                    ax.plot(calls, [r[key][index] for r in have], line, marker=marker,
+                            color=color, alpha=(1.0, 0.8, 0.4)[index],
+                            label=f"{client} {name}")
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_locator(ticker.NullLocator())  # only the N levels are labelled
+            ax.set_xticks([r["calls"] for r in results["voicesync"]],
+                          [str(r["calls"]) for r in results["voicesync"]])
+            ax.set_yscale("log")
+            ax.set_title(f"{mode}: {label}")
+            ax.set_xlabel("concurrent calls")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].set_ylabel("ms (driver clock)")
+        axes[-1].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -19,8 +19,21 @@ def percentiles(samples: list[float]) -> list[float] | None:
     return [*rank, data[-1]]
 
 
+QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99, 0.999)
+
+
+def quantiles(samples: list[float]) -> dict[str, Any]:
+    """A compact stand-in for the raw samples: count, nearest-rank quantiles and max, in ms."""
+    if not samples:
+        return {"n": 0}
+    data = sorted(samples)
+    ranks = {f"p{100 * q:g}": round(data[max(0, math.ceil(q * len(data)) - 1)], 3)
+             for q in QUANTILES}
+    return {"n": len(data), **ranks, "max": round(data[-1], 3)}
+
+
 def summarize(workload: Workload, driver: dict[str, Any], agent: dict[str, Any]) -> dict[str, Any]:
-    """Figures of one (client, calls) run, plus the raw latency samples in ms."""
+    """Figures of one (client, calls) run; `samples_ms` (raw, for --raw) is popped before saving."""
     turns = driver["turns"]
     exits: dict[str, int] = agent["loop_exit_ns"]
     ttfc = [(t["first_ns"] - t["sent_ns"]) / MS for t in turns if t["first_ns"]]
@@ -32,7 +45,9 @@ def summarize(workload: Workload, driver: dict[str, Any], agent: dict[str, Any])
     lost = expected - len(turns) + sum(1 for t in turns if _lost(t))
     tokens = agent["tokens"]
     lag = agent.get("dispatch_lag_ms")
+    frames = driver["frames_in"]
     return {
+        "mode": workload.mode,
         "calls": workload.calls,
         "turns": len(turns),
         "interruptions": len(cut),
@@ -46,6 +61,10 @@ def summarize(workload: Workload, driver: dict[str, Any], agent: dict[str, Any])
         "tokens": tokens,
         "tokens_per_s": tokens / driver["wall_s"] if driver["wall_s"] else 0.0,
         "cpu_s_per_1k_tokens": 1000 * agent["cpu_s"] / tokens if tokens else None,
+        # Every frame the agent sent, as the driver counted it (the same count for both).
+        "frames": frames,
+        "cpu_us_per_frame": 1e6 * agent["cpu_s"] / frames if frames else None,
+        "switches_per_frame": agent["switches"] / frames if frames else None,
         "rss_kb_per_call": (agent["rss_peak"] - agent["rss_base"]) / 1024 / workload.calls,
         "dispatch_lag_ms": lag,
         "peak_threads": agent["peak_threads"],
@@ -53,6 +72,8 @@ def summarize(workload: Workload, driver: dict[str, Any], agent: dict[str, Any])
         "agent_finished": agent["finished"],
         "driver_cpu_pct": 100 * driver["cpu_s"] / driver["wall_s"] if driver["wall_s"] else 0.0,
         "driver_loop_lag_p99_ms": driver["loop_lag_p99_ms"],
+        "quantiles_ms": {"ttfc": quantiles(ttfc), "interrupt_to_end": quantiles(to_end),
+                         "interrupt_to_loop_exit": quantiles(to_exit)},
         "samples_ms": {"ttfc": _round(ttfc), "interrupt_to_end": _round(to_end),
                        "interrupt_to_loop_exit": _round(to_exit)},
     }
@@ -66,4 +87,4 @@ def _lost(turn: dict[str, Any]) -> bool:
 
 
 def _round(samples: list[float]) -> list[float]:
-    return [round(value, 3) for value in samples]
+    return [round(value, 2) for value in samples]

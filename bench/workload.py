@@ -27,18 +27,27 @@ DONE = "bench.done"  # driver → agent: every call ended, report and exit
 
 @dataclass(frozen=True)
 class Workload:
-    """One run: `calls` concurrent calls of `turns` turns each.
+    """One run: `calls` concurrent calls of `turns` turns each, spread out or in bursts.
 
-    A call's turns follow each other: the next turn.end comes an exponentially
-    distributed pause (mean `gap` seconds) after the previous reply ended, and each
-    call's first turn is delayed uniformly in [0, gap), so turns arrive steadily
-    rather than in lock-step.
+    Spread (the default): a call's turns follow each other, the next turn.end an
+    exponentially distributed pause (mean `gap` seconds) after the previous reply ended,
+    and each call's first turn is delayed uniformly in [0, gap), so turns arrive steadily.
+
+    Burst: every call's turn arrives at once, round after round. A round writes all N
+    user.message + turn.end pairs in one socket write (they reach the agent within a few
+    ms), waits until every reply of the round ended, then pauses `gap` seconds. This is a
+    campaign whose callers all finish speaking in the same instant.
     """
 
     calls: int
     turns: int = 20
     gap: float = 2.0
     seed: int = 1
+    burst: bool = False
+
+    @property
+    def mode(self) -> str:
+        return "burst" if self.burst else "spread"
 
     def interrupted(self, call: int, turn: int) -> bool:
         """Half the turns, alternating, and half the calls start with an interrupted one."""
@@ -60,6 +69,13 @@ def cpu_seconds() -> float:
     """User + system CPU of this process (every thread) so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def switches() -> int:
+    """Context switches of this process so far (every thread, voluntary or not): each is a
+    thread that blocked or was preempted, the price of a hand-off between threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def rss_bytes() -> int:

@@ -17,7 +17,10 @@ PACKAGE = Path(voicesync.__file__).parent
 # optional extras, and the command line.
 DEV_ONLY = ("voicesync.local", "voicesync.sim", "voicesync.testing", "voicesync.console",
             "voicesync.demo", "voicesync.__main__", "voicesync._narration", "voicesync.llm",
-            "websockets", "openai", "anthropic", "pytest", "prompt_toolkit", "flask")
+            "websockets", "openai", "anthropic", "pytest", "prompt_toolkit", "flask",
+            # Loaded on first use, so `import voicesync` stays fast (issue 14: ≤ 80 ms):
+            # `requests` with the first REST call, tempfile with the first history file.
+            "requests", "urllib3", "charset_normalizer", "tempfile", "secrets")
 
 ENV_WRITES = ("os.environ.pop", "os.environ.update", "os.environ.setdefault", "os.putenv")
 PROBE = """

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,6 +78,8 @@ class JSONFileStore:
 
     def save(self, record: Mapping[str, Any]) -> None:
         path = self.path_for(str(record.get("call_id", "")))
+        import tempfile  # late: most programs never save history to files
+
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
         try:
             # backslashreplace: a lone surrogate from the wire is written as its JSON escape

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import secrets
+import random
 import string
 import threading
 from collections.abc import Callable, Mapping
@@ -13,6 +13,7 @@ from voicesync import _codec
 from voicesync.errors import ConnectionClosedError, RequestRejectedError, RequestTimeout
 
 _ALPHABET = string.ascii_lowercase + string.digits
+_RANDOM = random.SystemRandom()  # what `secrets` uses, without its hmac/base64 imports
 
 
 class _Pending:
@@ -36,7 +37,7 @@ class Requests:
 
     def new_id(self) -> str:
         n = next(self._counter)
-        suffix = "".join(secrets.choice(_ALPHABET) for _ in range(6))
+        suffix = "".join(_RANDOM.choice(_ALPHABET) for _ in range(6))
         return f"rq_{_base36(n)}_{suffix}"
 
     def open(self, request_id: str, request: str, response: str, call_id: str) -> _Pending:

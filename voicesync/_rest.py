@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from voicesync._log import redact
 from voicesync.errors import (
     AuthenticationError,
@@ -83,6 +81,8 @@ def request(method: str, url: str, api_key: str, timeout: float, *,
     `NotFoundError` (404), `UpgradeRequiredError` (402), `RestError` for any other refusal
     and for a success whose body is not a JSON object (an empty body is ``{}``).
     """
+    import requests  # late: loaded with the first REST call, not with `import voicesync`
+
     try:
         with requests.Session() as session:
             session.trust_env = not is_loopback(url)

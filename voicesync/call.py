@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import secrets
+import os
 import string
 import threading
 from collections.abc import Callable, Mapping
@@ -31,7 +31,7 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 def new_message_id() -> str:
     """A bot message id in the platform's form: ``msg_`` + 12 random [a-z0-9]."""
     # One random read per id, not one per character: an id is made on every turn.
-    return "msg_" + "".join([_ID_ALPHABET[b % 36] for b in secrets.token_bytes(12)])
+    return "msg_" + "".join([_ID_ALPHABET[b % 36] for b in os.urandom(12)])
 
 
 class Call(CallCommands, Subscribable):
