@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,9 @@ class ClientRecording:
         self._recorder = Recorder(path, self._api_key)
         return self._recorder
 
-    def _stop_recording(self) -> None:
+    def _stop_recording(self, deadline: float, close: Callable[[], None]) -> None:
+        """`close()`, then the recording (what `close()` read is in it) until `deadline`."""
+        close()
         recorder = self._recorder
         if recorder is not None:
-            recorder.stop()
+            recorder.stop(max(0.0, deadline - time.monotonic()))

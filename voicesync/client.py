@@ -162,8 +162,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
         get up to half of `timeout` to return, and threads still running after that are
         logged (they are daemon threads). It never waits for the thread it runs on.
         """
-        self._life.close(timeout)
-        self._stop_recording()
+        self._stop_recording(time.monotonic() + timeout, lambda: self._life.close(timeout))
 
     def run_forever(self) -> None:
         """Block until `close()` (from another thread or a handler) or Ctrl-C.

@@ -32,6 +32,7 @@ def _record_a_call(path: Path) -> voicesync.Client:
             recorder = client.record(path)
             client.connect(10)
             agent.wait_ready(10)
+            client.send({"event": "note", "text": f"my key is {CANARY}"})  # sent: redacted too
             call = sim.start_call("echo", timeout=10)
             call.wait_idle(10)  # the greeting
             call.say("Hello there")
@@ -76,6 +77,8 @@ def test_the_api_key_never_reaches_the_recording(tmp_path: Path) -> None:
     assert CANARY not in text and CANARY[4:20] not in text
     connect = json.loads(text.splitlines()[0])
     assert connect["data"] == {"event": "connect", "api_key": "[redacted]"}
+    notes = [f.data for f in read_recording(path) if f.event == "note"]
+    assert notes == [{"event": "note", "text": "my key is [redacted]"}]
 
 
 def test_one_recording_at_a_time_and_close_stops_it(tmp_path: Path) -> None:
