@@ -88,6 +88,7 @@ def test_one_recording_at_a_time_and_close_stops_it(tmp_path: Path) -> None:
         client.record(tmp_path / "b.jsonl")
     client.close()
     assert not recorder.recording
+    assert "voicesync-recorder" not in {t.name for t in threading.enumerate()}
     with client.record(tmp_path / "b.jsonl") as second:
         assert second.recording
     assert (tmp_path / "b.jsonl").read_text() == ""
