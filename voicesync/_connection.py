@@ -131,7 +131,10 @@ class Reader:
             if self.stopping.is_set():
                 return None
             transport.set_timeout(max(0.001, deadline - time.monotonic()))
-            transport.greet(_codec.dumps({"event": "connect", "api_key": client._api_key}))
+            greeting = _codec.dumps({"event": "connect", "api_key": client._api_key})
+            transport.greet(greeting)
+            if client._recorder is not None:
+                client._recorder.sent(greeting)  # redacted on the recorder's thread
             self._read(transport, deadline, timeout)
         except AuthenticationError as exc:
             return exc
@@ -178,6 +181,8 @@ class Reader:
             client._last_rx = received
             client._count("frames_received")
             text = redact(text, client._api_key)  # an echoed key must not reach logs or apps
+            if client._recorder is not None:
+                client._recorder.received(text)
             try:
                 frame = _codec.loads(text)
             except ProtocolError as exc:

@@ -25,6 +25,7 @@ from voicesync._lifecycle import Lifecycle
 from voicesync._listeners import Handler, Listeners, Subscribable
 from voicesync._log import debug_enabled, redact
 from voicesync._port import PortFactory
+from voicesync._recording import ClientRecording
 from voicesync._report import Reporter, describe_handler
 from voicesync._requests import Requests
 from voicesync._stats import ClientStats, Counters, DropReports
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 _CLIENT_LANE = "voicesync-client"
 
 
-class Client(Subscribable, ClientRest):
+class Client(Subscribable, ClientRest, ClientRecording):
     """A connection to the voice platform that serves one or more agents.
 
     The constructor does not connect: call `connect()` (or use ``with Client() as c``
@@ -161,7 +162,7 @@ class Client(Subscribable, ClientRest):
         get up to half of `timeout` to return, and threads still running after that are
         logged (they are daemon threads). It never waits for the thread it runs on.
         """
-        self._life.close(timeout)
+        self._stop_recording(time.monotonic() + timeout, lambda: self._life.close(timeout))
 
     def run_forever(self) -> None:
         """Block until `close()` (from another thread or a handler) or Ctrl-C.
@@ -260,6 +261,8 @@ class Client(Subscribable, ClientRest):
             return False
         if debug_enabled(logger):
             logger.debug(">> %s", redact(text, self._api_key)[:2000])
+        if self._recorder is not None:
+            self._recorder.sent(text)
         self._count("frames_sent")
         return True
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voicesync._recording import jsonl_line
 from voicesync.scenarios._spec import AgentSource, Scenario
 
 
@@ -45,8 +46,7 @@ def write_jsonl(path: str | Path, frames: Iterable[Any]) -> Path:
     target = Path(path)
     with target.open("w", encoding="utf-8") as out:
         for frame in frames:
-            out.write(json.dumps({"ts_ns": frame.ts_ns, "direction": frame.direction,
-                                  "data": frame.data}, separators=(",", ":")) + "\n")
+            out.write(jsonl_line(frame.ts_ns, frame.direction, frame.data))
     return target
 
 
