@@ -26,7 +26,69 @@ class AbortFlag(threading.Event):
         return self.is_set()
 
 
-class ReplyStream:
+class AbortableStream:
+    """What a local and a remote reply stream share: abort callbacks, `pipe()`, waiting.
+
+    A subclass sets `aborted`, `_lock`, `_ended` and `_callbacks` and implements `write()`.
+    """
+
+    aborted: AbortFlag
+    _lock: threading.Lock
+    _ended: bool
+    _callbacks: list[Callable[[Any], Any]]
+
+    def write(self, text: str) -> bool:
+        raise NotImplementedError
+
+    def on_abort(self, callback: Callable[[Self], Any]) -> Callable[[], None]:
+        """Run callback(stream) once, when the stream is aborted; at once if it already is.
+
+        Keep it quick (close an HTTP response, set a flag): voicesync's own aborts run it
+        on the `voicesync-control` thread (in a Celery worker, on the stream's watcher
+        thread), one callback after another. Returns a function that unregisters it.
+        """
+        with self._lock:
+            if not self.aborted.is_set():
+                if not self._ended:
+                    self._callbacks.append(callback)
+                return lambda: self._forget(callback)
+        callback(self)
+        return lambda: None
+
+    def _forget(self, callback: Callable[[Self], Any]) -> None:
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+    def pipe(self, chunks: Iterable[str]) -> str:
+        """Write every chunk of `chunks` until it is exhausted or the stream aborts.
+
+        On abort the iterator is closed (if it has ``close()``), which stops a generator
+        wrapping an LLM call. Does not end the stream. Returns what this call wrote.
+        """
+        written: list[str] = []
+        iterator = iter(chunks)
+        try:
+            for chunk in iterator:
+                if not self.write(chunk):
+                    break
+                written.append(chunk)
+        finally:
+            if self.aborted.is_set():
+                close = getattr(iterator, "close", None)
+                if callable(close):
+                    close()
+        return "".join(written)
+
+    def wait_aborted(self, timeout: float | None = None) -> bool:
+        """Block until the stream is aborted or `timeout` passes; True if aborted."""
+        return self.aborted.wait(timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+
+class ReplyStream(AbortableStream):
     """One streamed reply to the caller: ``start`` lazily, ``chunk`` per write, one ``end``.
 
     Thread-safety: `write`, `end`, `abort`, `pipe` and `on_abort` may be called from any
@@ -202,53 +264,6 @@ class ReplyStream:
                 self.call_id, self.message_id, "start", in_reply_to=self.in_reply_to))
 
     # ----------------------------------------------------------------- helpers
-
-    def on_abort(self, callback: AbortCallback) -> Callable[[], None]:
-        """Run callback(stream) once, on the aborting thread, when the stream is aborted.
-
-        It runs at once if the stream is already aborted. Keep it quick (close an HTTP
-        response, set a flag): voicesync's own aborts run it on the `voicesync-control`
-        thread, one callback after another. Returns a function that unregisters it.
-        """
-        with self._lock:
-            if not self.aborted.is_set():
-                if not self._ended:
-                    self._callbacks.append(callback)
-                return lambda: self._forget(callback)
-        callback(self)
-        return lambda: None
-
-    def _forget(self, callback: AbortCallback) -> None:
-        with self._lock:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
-
-    def pipe(self, chunks: Iterable[str]) -> str:
-        """Write every chunk of `chunks` until it is exhausted or the stream aborts.
-
-        On abort the iterator is closed (if it has ``close()``), which stops a generator
-        wrapping an LLM call. Does not end the stream. Returns what this call wrote.
-        """
-        written: list[str] = []
-        iterator = iter(chunks)
-        try:
-            for chunk in iterator:
-                if not self.write(chunk):
-                    break
-                written.append(chunk)
-        finally:
-            if self.aborted.is_set():
-                close = getattr(iterator, "close", None)
-                if callable(close):
-                    close()
-        return "".join(written)
-
-    def wait_aborted(self, timeout: float | None = None) -> bool:
-        """Block until the stream is aborted or `timeout` passes; True if aborted."""
-        return self.aborted.wait(timeout)
-
-    def __enter__(self) -> Self:
-        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,

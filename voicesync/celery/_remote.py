@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -22,14 +22,14 @@ from typing_extensions import Self
 
 from voicesync.celery import _wire
 from voicesync.errors import ReplyStreamClosedError
-from voicesync.reply import AbortFlag
+from voicesync.reply import AbortableStream, AbortFlag
 
 logger = logging.getLogger(__name__)
 
 RemoteAbortCallback = Callable[["RemoteReplyStream"], Any]
 
 
-class RemoteReplyStream:
+class RemoteReplyStream(AbortableStream):
     """One reply written from a Celery worker; spoken by the socket process that owns the call.
 
     Thread-safety: `write`, `end`, `abort`, `pipe` and `on_abort` may be called from any
@@ -126,45 +126,6 @@ class RemoteReplyStream:
             self._send(_wire.ABORT, reason)
         self._stop_watcher()
         return self._abort_locally(reason)
-
-    def on_abort(self, callback: RemoteAbortCallback) -> Callable[[], None]:
-        """Run callback(stream) once, on the aborting thread, when the stream is aborted;
-        at once if it already is. Returns a function that unregisters it."""
-        with self._lock:
-            if not self.aborted.is_set():
-                if not self._ended:
-                    self._callbacks.append(callback)
-                return lambda: self._forget(callback)
-        callback(self)
-        return lambda: None
-
-    def _forget(self, callback: RemoteAbortCallback) -> None:
-        with self._lock:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
-
-    def pipe(self, chunks: Iterable[str]) -> str:
-        """Write every chunk until exhausted or aborted (then close the iterator, if it can
-        be closed). Does not end the stream. Returns what this call wrote."""
-        written: list[str] = []
-        iterator = iter(chunks)
-        try:
-            for chunk in iterator:
-                if not self.write(chunk):
-                    break
-                written.append(chunk)
-        finally:
-            close = getattr(iterator, "close", None)
-            if self.aborted.is_set() and callable(close):
-                close()
-        return "".join(written)
-
-    def wait_aborted(self, timeout: float | None = None) -> bool:
-        """Block until the stream is aborted or `timeout` passes; True if aborted."""
-        return self.aborted.wait(timeout)
-
-    def __enter__(self) -> Self:
-        return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
