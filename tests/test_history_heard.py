@@ -223,3 +223,51 @@ def test_history_is_what_the_caller_heard(rig: Rig) -> None:
         print(f"\n{rig.cuts} cut points, {len(rig.mismatches)} mismatches")
     assert rig.mismatches == [], "\n".join(rig.mismatches[:5])
 
+
+
+def test_a_barge_in_during_a_server_side_tool_keeps_only_what_was_spoken() -> None:
+    """The platform's model calls the app's tool; the caller speaks while it runs, and the
+    late result is dropped by the platform: nothing of that round was heard, so the history
+    holds the two utterances, then the answer to the second cut mid-word by a dropped
+    connection — on the client and in the record its store saved."""
+    entered, release = threading.Event(), threading.Event()
+
+    @voicesync.tool
+    def slow_lookup() -> str:
+        """Look something up, slowly."""
+        entered.set()
+        release.wait(5)
+        return "found it"
+
+    store = voicesync.MemoryStore()
+    with Simulator(port=0, words_per_second=400.0).start() as sim:
+        client = voicesync.Client(api_key=CANARY_KEY, url=sim.url)
+        try:
+            agent = client.agent("desk", llm="openai/gpt-4.1-mini", prompt="Help.",
+                                 tools=[slow_lookup], history_store=store)
+            client.connect(timeout=5)
+            agent.wait_ready(5)
+            simcall = sim.start_call("desk")
+            call = until(lambda: agent.call(simcall.call_id), 5, "the call")
+            simcall.say("please run slow_lookup")
+            assert entered.wait(5), "the tool did not run"
+            mark = sim.mark()
+            simcall.say("never mind that one")  # the barge-in, while the tool runs
+            release.set()
+            sim.wait_frame(event="llm.tool_result", direction="in", since=mark)
+            with simcall._core.cond:
+                simcall._wait(lambda: _spoken(simcall) >= 2, 5, "two words of the answer")
+                sim.drop()
+            assert call.wait_ended(10)
+            assert call.history.flush(5)
+            heard = [(m.role, m.text, m.interrupted) for m in call.history.messages()]
+            record = store.load(simcall.call_id) or {"messages": []}
+            saved = [(m["role"], m["text"], m["interrupted"]) for m in record["messages"]]
+            spoken = list(simcall.transcript)
+        finally:
+            client.close()
+    assert heard == saved == [
+        ("user", "please run slow_lookup", False), ("user", "never mind that one", False),
+        ("assistant", "You said:", True)]
+    assert spoken == [("user", "please run slow_lookup", False),
+                      ("user", "never mind that one", False), ("bot", "You said:", True)]
