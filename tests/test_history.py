@@ -64,6 +64,23 @@ def test_words_spoken_bounds_a_full_confirmation_without_word_events() -> None:
     assert h.messages()[0].text == "Your room is"
 
 
+def test_a_word_counts_as_heard_once_its_bot_word_was_sent() -> None:
+    # The mid-word boundary: the caller barges in while word 3 plays. Its bot.word was
+    # sent, so it was heard, even when the client learns of it only after the cut.
+    h = History()
+    h.bot_speaking("m1", "Your room is ready on the third floor.")
+    _spoken(h, "m1", ["Your", "room"])
+    h.bot_interrupted("m1", words_spoken=3)
+    assert h.messages()[0].text == "Your room is"  # the reply's text gives the third word
+    s = History()
+    _spoken(s, "m1", ["Your", "room"])  # a stream: no text in advance
+    s.bot_interrupted("m1", words_spoken=3)
+    s.bot_word("m1", "is", 2)  # sent before the cut, arrived after it: heard
+    s.bot_word("m1", "ready", 3)  # never sent before the cut: not heard
+    assert s.messages()[0].text == "Your room is"
+    assert s.messages()[0].content == "Your room is" + INTERRUPTED_MARK
+
+
 def test_a_reply_cut_before_any_word_says_so() -> None:
     h = History()
     h.bot_speaking("m1")

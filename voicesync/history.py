@@ -72,10 +72,14 @@ class _Entry:
                 return self.confirmed
             return words or (self.text if self.finished else "")
         # Cut off: the platform may confirm the spoken part or the whole reply, so never keep
-        # more words than were spoken.
-        spoken = max(len([w for w in self.words if w]), self.words_spoken or 0)
+        # more words than were spoken. A word counts once its bot.word was sent, so when
+        # `words_spoken` says more words than arrived, the reply's own text supplies them.
+        received = len([w for w in self.words if w])
+        spoken = max(received, self.words_spoken or 0)
         known = bool(self.words) or self.words_spoken is not None
-        full = self.confirmed if self.confirmed is not None else (words or self.text)
+        longer = len(self.text.split()) > received
+        full = self.confirmed if self.confirmed is not None else (
+            self.text if longer else words)
         if known and len(full.split()) > spoken:
             return words if len(self.words) >= spoken else " ".join(full.split()[:spoken])
         return full
@@ -153,7 +157,9 @@ class History:
         """A word was played. `index` (the wire's ``word_index``) makes a re-sent word harmless."""
         with self._lock:
             entry = self._entry("assistant", message_id)
-            if entry.interrupted or entry.finished:
+            # After a cut only words sent before it count (one arriving late still does).
+            late = entry.interrupted and (index is None or index >= (entry.words_spoken or 0))
+            if late or entry.finished:
                 return
             if index is None:
                 entry.words.append(word)
