@@ -345,3 +345,20 @@ def test_a_ringing_call_is_not_answered_on_a_later_connection(sim: Any,
     sim.wait_frame(event="ping", direction="in", since=mark)
     assert [f for f in sim.frames_since(mark) if f.direction == "in"
             and f.event == "call.accept"] == []
+
+
+def test_configuring_a_session_never_waits_for_a_later_connection(
+        sim: Any, agent: voicesync.Agent) -> None:
+    _, call = live_call(sim, agent)
+    mark = sim.mark()
+    assert agent.configure_session(call.id, voice="alloy")
+    until(lambda: sent(sim, mark, "session.configure"), 5, "session.configure")
+    assert sent(sim, mark, "session.configure")[0]["session_id"] == call.id
+    sim.drop()
+    until(lambda: not agent.ready, 5, "the drop")
+    assert agent.configure_session(call.id, voice="nova") is False  # not queued meanwhile
+    mark = sim.mark()
+    agent.wait_ready(5)  # registered again on a new connection
+    assert agent.client is not None and agent.client.send({"event": "ping"})
+    sim.wait_frame(event="ping", direction="in", since=mark)
+    assert sent(sim, mark, "session.configure") == []

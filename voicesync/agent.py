@@ -328,9 +328,18 @@ class Agent(Channels, Dialing, Subscribable):
                                          session_id=session_id, contact=contact, text=text))
 
     def configure_session(self, call_id: str, **config: Any) -> bool:
-        """Override config for one live session (encoded like agent config)."""
+        """Override config for one live session (encoded like agent config). Any thread.
+
+        Sent at once or not at all (False), never queued: a session belongs to the
+        connection it started on, so a live call of this agent's is configured only on
+        its own connection, and nothing waits for a later one.
+        """
         _codec.check_config(config)
-        return self._send(_codec.session_configure(call_id, self.wire_id, config))
+        frame = _codec.session_configure(call_id, self.wire_id, config)
+        call = self.call(call_id)
+        if call is not None:
+            return call.send(frame)
+        return self._ready.is_set() and self._require_client()._send(frame)
 
     # ------------------------------------------------------------------ calls
 
