@@ -362,3 +362,26 @@ def test_configuring_a_session_never_waits_for_a_later_connection(
     assert agent.client is not None and agent.client.send({"event": "ping"})
     sim.wait_frame(event="ping", direction="in", since=mark)
     assert sent(sim, mark, "session.configure") == []
+
+
+def test_a_message_the_app_cancels_before_it_plays_is_not_in_the_history(
+        sim: Any, agent: voicesync.Agent) -> None:
+    sim.words_per_second = 20
+    done: dict[str, Any] = {}
+
+    def on_turn(turn: voicesync.Turn, call: voicesync.Call) -> None:
+        first = call.reply("please hold on while I look that up for you", turn=turn)
+        second = call.say("this was never said")
+        until(lambda: call.current_bot_text, 5, "the first message to play")
+        assert call.cancel(second.message_id)
+        done["second"] = second.wait(5)
+        done["first"] = first.wait(10)
+        done["history"] = [m.content for m in call.history.messages()]
+
+    agent.on("turn.end", on_turn)
+    simcall, _ = live_call(sim, agent)
+    simcall.say("where is my parcel")
+    until(lambda: "history" in done, 15, "the handler")
+    assert done["second"] is True and done["first"] is False
+    assert done["history"] == ["where is my parcel",
+                               "please hold on while I look that up for you"]

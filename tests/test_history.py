@@ -88,6 +88,13 @@ def test_a_reply_cut_before_any_word_says_so() -> None:
     assert h.messages()[0].content == "[interrupted by the caller before anything was said]"
 
 
+def test_a_reply_the_app_cancelled_before_any_word_is_left_out() -> None:
+    h = History()
+    h.bot_speaking("m1")
+    h.bot_interrupted("m1", words_spoken=0, by_caller=False)
+    assert h.messages() == []
+
+
 def test_duplicates_replace_in_place_and_unheard_replies_are_left_out() -> None:
     h = History()
     h.user_message("u1", "Hel")

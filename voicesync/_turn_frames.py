@@ -106,7 +106,8 @@ class TurnFrames(Routing):
         # docs/protocol.md (the stream rules), applied before any handler runs: the app's own
         # cancel/clear stops only the message it names ("say a filler, then stream the
         # answer" must work); the caller's barge-in aborts every stream of the call.
-        if _codec.text_field(frame, "reason") == "cancelled":
+        cancelled = _codec.text_field(frame, "reason") == "cancelled"
+        if cancelled:
             if message_id:
                 call._abort_streams("cancelled", message_id)
         else:
@@ -114,7 +115,8 @@ class TurnFrames(Routing):
         call._bot_done()
         call._settle_says(message_id, True)
         call.history.bot_interrupted(
-            message_id, words_spoken=_codec.int_field(frame, "words_spoken"))
+            message_id, words_spoken=_codec.int_field(frame, "words_spoken"),
+            by_caller=not cancelled)
         self._emit(call, "bot.interrupted", frame, received_at)
 
     def _reply_rejected(self, frame: Frame, received_at: float) -> None:

@@ -60,6 +60,7 @@ class _Entry:
     confirmed: str | None = None
     words_spoken: int | None = None
     interrupted: bool = False
+    withdrawn: bool = False  # the app cancelled it (not the caller): unheard, it is left out
     finished: bool = False
 
     def heard(self) -> str:
@@ -174,11 +175,14 @@ class History:
             self._entry("assistant", message_id).confirmed = text
             self._changed()
 
-    def bot_interrupted(self, message_id: str, *, words_spoken: int | None = None) -> None:
-        """The caller cut the reply off: keep only the words spoken, and mark it."""
+    def bot_interrupted(self, message_id: str, *, words_spoken: int | None = None,
+                        by_caller: bool = True) -> None:
+        """The reply was cut off: keep only the words spoken, and mark it. Not `by_caller`
+        (the app's own cancel/clear), a message nobody heard a word of is left out."""
         with self._lock:
             entry = self._entry("assistant", message_id)
             entry.interrupted = True
+            entry.withdrawn = not by_caller
             if words_spoken is not None:
                 entry.words_spoken = words_spoken
             self._changed()
@@ -199,11 +203,13 @@ class History:
 
     # --- reading (any thread) --------------------------------------------------------------
     def messages(self) -> list[HistoryMessage]:
-        """A snapshot, oldest first; bot messages nobody has heard anything of are left out."""
+        """A snapshot, oldest first. A bot message nobody heard a word of is left out, unless
+        the caller cut it off (then it reads as interrupted before anything was said)."""
         with self._lock:
-            entries = [(e.role, e.heard(), e.message_id, e.interrupted) for e in self._entries]
-        return [HistoryMessage(role, text, mid, cut) for role, text, mid, cut in entries
-                if text or cut]
+            entries = [(e.role, e.heard(), e.message_id, e.interrupted, e.withdrawn)
+                       for e in self._entries]
+        return [HistoryMessage(role, text, mid, cut) for role, text, mid, cut, gone in entries
+                if text or (cut and not gone)]
 
     def __len__(self) -> int:
         return len(self.messages())
