@@ -7,13 +7,10 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from voicesync._outbox import never_wait
-
-if TYPE_CHECKING:
-    from voicesync.client import Client
 
 logger = logging.getLogger(__name__)
 
@@ -24,13 +21,28 @@ logger = logging.getLogger(__name__)
 STALL = 0.5
 
 
+class Link(Protocol):
+    """What the heartbeat reads and does on a connection (a `Client` is one): a narrow
+    seam, so the heartbeat can be driven without a client and imports none."""
+
+    ping_interval: float
+    ping_timeout: float
+    _connected: threading.Event
+    _transport: Any  # the Port in use, None between connections
+    _last_rx: float  # time.monotonic() of the last frame received
+    _send_timeout: float
+
+    def _send(self, frame: Mapping[str, Any]) -> bool: ...
+    def _declare_dead(self, reason: str) -> None: ...
+
+
 class Heartbeat:
     """Pings every `ping_interval` while connected; a peer silent for `ping_timeout`
     is declared dead and its socket shut down, so the reader redials. It also runs
     one-shot timers (registration-conflict retries). Never runs user code.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Link) -> None:
         self._client = client
         self._wake = threading.Condition()
         self._timers: list[tuple[float, int, Callable[[], object]]] = []
