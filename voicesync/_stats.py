@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from voicesync._lanes import Lanes
 from voicesync._throttle import Throttled
@@ -68,10 +67,10 @@ class DropReports:
     """
 
     def __init__(self, lanes: Lanes, schedule: Callable[[float, Callable[[], object]], None],
-                 emit: Callable[..., Any]) -> None:
+                 report: Callable[[BaseException], None]) -> None:
         self._lanes = lanes
         self._schedule = schedule
-        self._emit = emit
+        self._report_to = report
         self._lock = threading.Lock()
         self._unreported = 0
         self._due = False
@@ -101,7 +100,7 @@ class DropReports:
             return
         lanes = self._lanes
         total = lanes.dropped
-        self._emit("error", EventsDroppedError(
+        self._report_to(EventsDroppedError(
             f"{count} event(s) dropped because a call's handlers were more than "
             f"{lanes.max_backlog} events or {lanes.max_backlog_bytes >> 20} MiB behind "
             f"({total} in all); keep handlers short or hand long work to your own threads",

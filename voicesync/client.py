@@ -123,7 +123,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
         self._last_rx = time.monotonic()
         self._drops = DropReports(
             self._lanes, lambda delay, fn: self._schedule(delay, fn, or_now=True),
-            lambda _name, exc: self._report(exc))
+            self._report)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -36,9 +36,27 @@ class AbortableStream:
     _lock: threading.Lock
     _ended: bool
     _callbacks: list[Callable[[Any], Any]]
+    _abort_reason: str | None
+    _parts: list[str]  # what was written, in order
 
     def write(self, text: str) -> bool:
         raise NotImplementedError
+
+    @property
+    def abort_reason(self) -> str | None:
+        """Why it was aborted, None if not: ``bot.interrupted`` (the caller talked over
+        the bot), ``turn.continued`` (the caller kept talking), ``cancelled`` (the app's
+        `cancel()`/`clear()` stopped this message), ``rejected`` (the platform refused it:
+        the turn it answers was superseded), ``call.ended``, ``disconnected``, ``error``
+        (an exception in its ``with`` block), in a Celery worker ``offload.lost`` and the
+        like, or what the app passed to `abort`."""
+        return self._abort_reason
+
+    @property
+    def text(self) -> str:
+        """Everything written so far."""
+        with self._lock:
+            return "".join(self._parts)
 
     def on_abort(self, callback: Callable[[Self], Any]) -> Callable[[], None]:
         """Run callback(stream) once, when the stream is aborted; at once if it already is.
@@ -129,21 +147,6 @@ class ReplyStream(AbortableStream):
     def ended(self) -> bool:
         """True once the stream ended or was aborted."""
         return self._ended or self.aborted.is_set()
-
-    @property
-    def abort_reason(self) -> str | None:
-        """Why it was aborted, None if not: ``bot.interrupted`` (the caller talked over
-        the bot), ``turn.continued`` (the caller kept talking), ``cancelled`` (the app's
-        `cancel()`/`clear()` stopped this message), ``rejected`` (the platform refused it:
-        the turn it answers was superseded), ``call.ended``, ``disconnected``, ``error``
-        (an exception in its ``with`` block) or what the app passed to `abort`."""
-        return self._abort_reason
-
-    @property
-    def text(self) -> str:
-        """Everything written so far."""
-        with self._lock:
-            return "".join(self._parts)
 
     # ----------------------------------------------------------------- sending
 

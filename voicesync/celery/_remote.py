@@ -73,17 +73,6 @@ class RemoteReplyStream(AbortableStream):
         """True once the stream ended or was aborted."""
         return self._ended
 
-    @property
-    def abort_reason(self) -> str | None:
-        """``bot.interrupted``, ``turn.continued``, ``call.ended``, ``offload.lost``... or None."""
-        return self._abort_reason
-
-    @property
-    def text(self) -> str:
-        """Everything written so far."""
-        with self._lock:
-            return "".join(self._parts)
-
     # ----------------------------------------------------------------- sending
 
     def write(self, text: str) -> bool:
