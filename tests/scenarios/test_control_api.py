@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scenario_agents import Echo, Keypad
@@ -109,3 +111,35 @@ def test_console_attaches_to_a_running_simulator(standalone: tuple[str, str]) ->
     assert lines[:4] == [f"bot: {Echo.greeting}", "caller: Hello there",
                          "bot: You said: Hello there.", "bot: You pressed 1."]
     assert re.fullmatch(r"\[call CA\w+ ended: hangup\]", lines[-1])
+
+
+KEYS = "1234567890*#" * 8  # a long press leaves the simulator's sender the most to do
+
+
+def test_a_press_answers_once_its_keys_are_on_the_wire(standalone: tuple[str, str]) -> None:
+    """A driver reads the frame record right after a press: every key must be in it."""
+    ws, control = standalone
+    client = voicesync.Client(api_key="any", url=ws)
+
+    def api(method: str, path: str, body: dict[str, object] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(control + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read())
+
+    try:
+        client.add_agent(Echo())
+        client.connect(10)
+        cid = api("POST", "/v1/calls", {"agent": "echo", "timeout": 10})["call_id"]
+        start = api("GET", f"/v1/calls/{cid}/frames")["next"]
+        for round_ in range(15):  # the race, when there was one, showed within a few rounds
+            api("POST", f"/v1/calls/{cid}/press", {"digits": KEYS})
+            frames = api("GET", f"/v1/calls/{cid}/frames?since={start}")
+            keys = [f["data"]["digit"] for f in frames["frames"]
+                    if f["direction"] == "out" and f["data"]
+                    and f["data"]["event"] == "call.dtmf_received"]
+            assert keys == list(KEYS) * (round_ + 1)
+        api("POST", f"/v1/calls/{cid}/hangup")
+    finally:
+        client.close()

@@ -144,7 +144,11 @@ class ControlServer:
         if action == "press":
             self._active(call)
             since = self.sim.mark()
-            call.press(str(body.get("digits", "")))
+            digits = str(body.get("digits", ""))
+            so_far = call.press(digits)
+            if digits:  # answer once the keys are on the wire, so a read of frames sees them
+                self.sim.wait_frame(event="call.dtmf_received", timeout=timeout, since=since,
+                                    direction="out", call_id=call.call_id, digits=so_far)
             if bool(body.get("wait", False)):  # for the answer the keys got, once spoken
                 self.sim.wait_frame(lambda f: f.event in ("bot.finished", "bot.interrupted"),
                                     timeout, since=since, direction="out",

@@ -160,10 +160,11 @@ class SimCall:
         with self._core.lock:
             return self._core.continue_turn(text)
 
-    def press(self, digits: str) -> None:
-        """Keypad presses: one `call.dtmf_received` per digit."""
+    def press(self, digits: str) -> str:
+        """Keypad presses: one `call.dtmf_received` per digit; returns every digit so far."""
         with self._core.lock:
             self._core.press(digits)
+            return self._core.digits
 
     def hangup(self, reason: str = "hangup") -> None:
         """The caller hangs up: `call.ended {reason}`."""
