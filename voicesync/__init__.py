@@ -64,6 +64,11 @@ from voicesync.history import (
     JSONFileStore as JSONFileStore,
     MemoryStore as MemoryStore,
 )
+from voicesync.lines import (
+    Line as Line,
+    LineTranscriptEntry as LineTranscriptEntry,
+    RouteResult as RouteResult,
+)
 from voicesync.reply import AbortFlag as AbortFlag, ReplyStream as ReplyStream
 from voicesync.tools import Tool as Tool, ToolError as ToolError, tool as tool
 
@@ -100,6 +105,8 @@ __all__ = [
     "HistoryMessage",
     "HistoryStore",
     "JSONFileStore",
+    "Line",
+    "LineTranscriptEntry",
     "MemoryStore",
     "MessageConfirmed",
     "MissingDependencyError",
@@ -114,6 +121,7 @@ __all__ = [
     "RequestRejectedError",
     "RequestTimeout",
     "RingingCall",
+    "RouteResult",
     "SayHandle",
     "ServerAtCapacityError",
     "ServerError",

@@ -28,9 +28,9 @@ class CallCommands:
 
     # ------------------------------------------------------------------ call control
 
-    def hangup(self) -> bool:
-        """End the call."""
-        return self.send(_codec.command("call.hangup", call_id=self.id))
+    def hangup(self, reason: str | None = None) -> bool:
+        """End the call; a `reason` (for calls on a phone line) is kept in the call log."""
+        return self.send(_codec.command("call.hangup", call_id=self.id, reason=reason))
 
     def forward(self, to: str, *, message: str = "", announce: bool = False) -> bool:
         """Transfer the call to `to` (a phone number or SIP URI)."""
