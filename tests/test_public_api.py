@@ -26,6 +26,7 @@ PUBLIC = {
     "VoiceSyncError",
     "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError",
     "MissingDependencyError", "Line", "LineTranscriptEntry", "RouteResult",
+    "Skill", "skill",
 }
 
 

@@ -70,6 +70,7 @@ from voicesync.lines import (
     RouteResult as RouteResult,
 )
 from voicesync.reply import AbortFlag as AbortFlag, ReplyStream as ReplyStream
+from voicesync.skills import Skill as Skill, skill as skill
 from voicesync.tools import Tool as Tool, ToolError as ToolError, tool as tool
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ __all__ = [
     "SayHandle",
     "ServerAtCapacityError",
     "ServerError",
+    "Skill",
     "SpeechEvent",
     "Tool",
     "ToolCall",
@@ -141,6 +143,7 @@ __all__ = [
     "local",
     "rest",
     "returning",
+    "skill",
     "tool",
 ]
 

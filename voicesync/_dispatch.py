@@ -17,7 +17,7 @@ from voicesync import _codec
 from voicesync._backoff import ConflictEpisode
 from voicesync._line_frames import LineFrames
 from voicesync._routing import Frame
-from voicesync._tools import first_chat_round, run_chat_tool_calls, run_tool_calls
+from voicesync._tools import agent_tools, first_chat_round, run_chat_tool_calls, run_tool_calls
 from voicesync._turn_frames import TurnFrames
 from voicesync.call import Call, RingingCall
 from voicesync.errors import (
@@ -298,7 +298,7 @@ class Dispatcher(TurnFrames):
             return
         event = _codec.event(frame)
         self._emit(call, "llm.tool_call", frame, received_at, event)
-        if call.agent._declared_tools() or call.agent.config.get("tools"):
+        if agent_tools(call.agent):
             self._run_for(call, (run_tool_calls,), (event, call), received_at)
 
     def _llm_before(self, frame: Frame, received_at: float) -> None:
