@@ -31,7 +31,8 @@ def line_create(platform: Platform, conn: SimConnection, frame: JsonDict) -> Non
     if not number:
         return
     holder = platform.lines.get(number)
-    if (holder is not None and holder.conn is not conn) or number in platform.phones:
+    held = holder is not None and holder.conn is not conn and not holder.conn.closed.is_set()
+    if held or number in platform.phones:
         conn.send({"event": "line.error", "number": number, "code": "LINE_CONFLICT",
                    "error": f"Line {number} is already registered."})
         return

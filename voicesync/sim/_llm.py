@@ -102,11 +102,12 @@ def _names(tools: Any) -> list[str]:
 
 
 def skill_of_tool(config: Mapping[str, Any]) -> dict[str, str]:
-    """Tool name -> the declared skill it belongs to (§3.5)."""
+    """Tool name -> the declared skill that must be loaded to call it (§3.5); the tools
+    of an ``always`` skill need no loading."""
     skills = config.get("skills")
     return {tool: skill["name"] for skill in (skills if isinstance(skills, list) else [])
             if isinstance(skill, dict) and isinstance(skill.get("name"), str)
-            for tool in _names(skill.get("tools"))}
+            and skill.get("activation") != "always" for tool in _names(skill.get("tools"))}
 
 
 def tool_names(config: Mapping[str, Any], active: frozenset[str] = frozenset()
