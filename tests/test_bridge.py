@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import queue
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -51,3 +52,20 @@ def test_bridge_to_an_agent_that_is_not_online_fails(sim: Any,
         "event": "call.bridge", "agent_id": "judge", "target": "nobody",
         "config": {"voice": "x"}, "detect_turn_end": False}
     assert judge.calls == []
+
+
+def test_a_bridge_is_not_failed_by_the_end_of_someone_elses_call(
+        sim: Any, client: voicesync.Client) -> None:
+    judge, desk = client.agent("judge"), client.agent("desk")
+    client.connect(timeout=5)
+    judge.wait_ready(5)
+    desk.wait_ready(5)
+    sim.withhold("call.started")
+    with ThreadPoolExecutor(1) as pool:
+        placed = pool.submit(judge.bridge, "desk", timeout=5)
+        sim.wait_frame(event="call.bridge", direction="in")
+        sim.send({"event": "call.ended", "agent_id": "judge", "call_id": "CA_other",
+                  "reason": "busy", "direction": "outbound", "to": "+15550009999"})
+        sim.release("call.started")
+        call = placed.result(10)
+    assert call.to == "desk" and call.direction == "outbound"

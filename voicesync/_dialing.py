@@ -172,8 +172,7 @@ class Dialing:
             if match is None:
                 match = next((d for d in unbound if d.to == to), None)
             if match is None and (call is None or call.direction == "outbound"):
-                # A bridge's answer need not name its target: the oldest one waiting.
-                match = next((d for d in unbound if d.bridge), None)
+                match = _bridge_for(unbound, to, started=call is not None)
         if match is None or match.done.is_set():
             return
         if call is not None:
@@ -184,3 +183,12 @@ class Dialing:
                 + (" (is that agent online in this organisation?)" if match.bridge else ""),
                 reason=reason, call_id=call_id)
         match.done.set()
+
+
+def _bridge_for(unbound: list[PendingDial], to: str, *, started: bool) -> PendingDial | None:
+    """The waiting bridge a frame answers: one whose target is `to` (any spelling), else,
+    as the platform's answer need not name its target, the oldest one: for an outbound
+    `call.started`, or a `call.ended` that names no one else."""
+    bridges = [d for d in unbound if d.bridge]
+    named = next((d for d in bridges if _codec.slugify(d.to) == _codec.slugify(to)), None)
+    return named or (bridges[0] if bridges and (started or not to) else None)
