@@ -69,8 +69,13 @@ class LineFrames:
     def _destroyed(self, frame: Frame, received_at: float) -> None:
         logger.info("line %s destroyed", frame.get("number"))
 
-    def _routed(self, frame: Frame, received_at: float) -> None:
+    def _line_call(self, frame: Frame) -> Call | None:
+        """The line's call a route answer is for (never the agent's call of the same id)."""
         call = self._d._call(frame)
+        return call if call is not None and isinstance(call.agent, Line) else None
+
+    def _routed(self, frame: Frame, received_at: float) -> None:
+        call = self._line_call(frame)
         if call is None:
             return
         call._route_answered(RouteResult(True, _codec.text_field(frame, "agent")))
@@ -78,7 +83,7 @@ class LineFrames:
         self.end_routed(call, received_at)
 
     def _route_failed(self, frame: Frame, received_at: float) -> None:
-        call = self._d._call(frame)
+        call = self._line_call(frame)
         if call is None:
             return
         reason = _codec.text_field(frame, "reason") or "swap_failed"
@@ -87,8 +92,8 @@ class LineFrames:
 
     def routed_end(self, frame: Frame, received_at: float) -> None:
         """``call.ended {reason: "routed"}``: the line's end of a call now an agent's."""
-        call, owner = self._d._call(frame), self._d._agent(frame)
-        if call is not None and isinstance(call.agent, Line) and owner in (None, call.agent):
+        call, owner = self._line_call(frame), self._d._agent(frame)
+        if call is not None and owner in (None, call.agent):
             self.end_routed(call, received_at)
 
     def end_routed(self, call: Call, received_at: float) -> None:
