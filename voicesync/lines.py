@@ -46,7 +46,9 @@ class Line(Agent):
     ``line.on("call.dtmf_received", fn)``... exactly as on an agent; `line.wait_ready()`
     waits for ``line.created`` and raises the `RegistrationError` of a ``line.error``
     (``.code``: ``LINE_CONFLICT``, ``LINE_CONFIG_ERROR``, ``PHONE_NOT_IN_ORG``,
-    ``UNAUTHORIZED``). Every method may be called from any thread.
+    ``UNAUTHORIZED``). The agent methods about channels, dialing, skills and config
+    (`add_phone`, `dial`, `bridge`, `skill`, `update`...) are not for lines. Every method
+    may be called from any thread.
     """
 
     def __init__(
