@@ -229,3 +229,19 @@ def test_more_agent_commands_byte_for_byte(
     assert raw_in(sim, "session.send", mark) == (
         '{"event":"session.send","agent_id":"support","session_id":"CA1",'
         '"text":"A human here"}')
+
+
+def test_set_prompt_file_sends_the_files_text_as_the_prompt(live: Any, tmp_path: Any) -> None:
+    sim, _, simcall, call = live
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "front-desk.md").write_text("\n  You are Ada, the front desk.\n\n", "utf-8")
+    assert call.set_prompt_file("front-desk.md", prompts_dir=prompts) == 1
+    assert simcall.history[0] == {"role": "system", "content": "You are Ada, the front desk."}
+    (tmp_path / "other.txt").write_text("Be brief.", "utf-8")
+    call.set_prompt_file(tmp_path / "other.txt")  # absolute: prompts_dir does not apply
+    sent = [f.data["prompt"] for f in sim.frames
+            if f.direction == "in" and f.event == "history.set_instructions"]
+    assert sent == ["You are Ada, the front desk.", "Be brief."]
+    with pytest.raises(voicesync.ConfigurationError, match=r"missing\.md.*prompts_dir='prompts'"):
+        call.set_prompt_file("missing.md")

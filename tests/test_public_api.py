@@ -25,7 +25,8 @@ PUBLIC = {
     "UserSpeaking",
     "VoiceSyncError",
     "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError",
-    "MissingDependencyError",
+    "MissingDependencyError", "Line", "LineTranscriptEntry", "RouteResult",
+    "Skill", "skill",
 }
 
 

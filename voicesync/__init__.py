@@ -64,7 +64,13 @@ from voicesync.history import (
     JSONFileStore as JSONFileStore,
     MemoryStore as MemoryStore,
 )
+from voicesync.lines import (
+    Line as Line,
+    LineTranscriptEntry as LineTranscriptEntry,
+    RouteResult as RouteResult,
+)
 from voicesync.reply import AbortFlag as AbortFlag, ReplyStream as ReplyStream
+from voicesync.skills import Skill as Skill, skill as skill
 from voicesync.tools import Tool as Tool, ToolError as ToolError, tool as tool
 
 if TYPE_CHECKING:
@@ -100,6 +106,8 @@ __all__ = [
     "HistoryMessage",
     "HistoryStore",
     "JSONFileStore",
+    "Line",
+    "LineTranscriptEntry",
     "MemoryStore",
     "MessageConfirmed",
     "MissingDependencyError",
@@ -114,9 +122,11 @@ __all__ = [
     "RequestRejectedError",
     "RequestTimeout",
     "RingingCall",
+    "RouteResult",
     "SayHandle",
     "ServerAtCapacityError",
     "ServerError",
+    "Skill",
     "SpeechEvent",
     "Tool",
     "ToolCall",
@@ -133,6 +143,7 @@ __all__ = [
     "local",
     "rest",
     "returning",
+    "skill",
     "tool",
 ]
 

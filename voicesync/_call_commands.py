@@ -8,10 +8,13 @@ CallEndedError. Every method may be called from any thread.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
+from voicesync.errors import ConfigurationError
 
 REQUEST_TIMEOUT = 10.0
 
@@ -28,9 +31,9 @@ class CallCommands:
 
     # ------------------------------------------------------------------ call control
 
-    def hangup(self) -> bool:
-        """End the call."""
-        return self.send(_codec.command("call.hangup", call_id=self.id))
+    def hangup(self, reason: str | None = None) -> bool:
+        """End the call; a `reason` (for calls on a phone line) is kept in the call log."""
+        return self.send(_codec.command("call.hangup", call_id=self.id, reason=reason))
 
     def forward(self, to: str, *, message: str = "", announce: bool = False) -> bool:
         """Transfer the call to `to` (a phone number or SIP URI)."""
@@ -98,6 +101,23 @@ class CallCommands:
 
     def set_prompt(self, prompt: str, *, timeout: float = REQUEST_TIMEOUT) -> int:
         return self._count("history.set_instructions", timeout, prompt=prompt)
+
+    def set_prompt_file(self, path: str | os.PathLike[str], *,
+                        prompts_dir: str | os.PathLike[str] = "prompts",
+                        timeout: float = REQUEST_TIMEOUT) -> int:
+        """`set_prompt` with the text of a file: `path` relative to `prompts_dir` (itself
+        relative to the working directory), or absolute; read as UTF-8 and stripped of
+        surrounding whitespace, as the TypeScript SDK does. The file is read on the calling
+        thread. Raises ConfigurationError naming the path when it cannot be read."""
+        resolved = (Path(prompts_dir) / path).resolve()
+        try:
+            prompt = resolved.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(
+                f"cannot read the prompt file {str(resolved)!r} ({exc.__class__.__name__}): "
+                f"a relative path is read from prompts_dir={str(prompts_dir)!r}, itself "
+                f"relative to the working directory {os.getcwd()!r}") from exc
+        return self.set_prompt(prompt, timeout=timeout)
 
     def set_prompt_vars(self, values: Mapping[str, str], *,
                         timeout: float = REQUEST_TIMEOUT) -> int:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
 from voicesync._backoff import ConflictEpisode
+from voicesync._line_frames import LineFrames
 from voicesync._routing import Frame
-from voicesync._tools import first_chat_round, run_chat_tool_calls, run_tool_calls
+from voicesync._tools import agent_tools, first_chat_round, run_chat_tool_calls, run_tool_calls
 from voicesync._turn_frames import TurnFrames
 from voicesync.call import Call, RingingCall
 from voicesync.errors import (
@@ -83,6 +84,8 @@ class Dispatcher(TurnFrames):
             "history.data": self._history_reply, "history.updated": self._history_reply,
             "skill.loaded": self._skill, "skill.unloaded": self._skill,
         }
+        self._lines = LineFrames(self)  # line acks and route answers (§2.10)
+        self._table.update(self._lines.table())
 
     def handle(self, frame: Frame, received_at: float) -> None:
         """Apply one frame. Never raises: a failure is logged and the frame skipped."""
@@ -202,6 +205,9 @@ class Dispatcher(TurnFrames):
     def _call_ended(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
         reason = _codec.text_field(frame, "reason") or "hangup"
+        if reason == "routed":  # the call lives on, same id, with the agent it went to
+            self._lines.routed_end(frame, received_at)
+            return
         if call is not None:
             self._end_call(call, reason, frame, received_at)
             return
@@ -209,11 +215,14 @@ class Dispatcher(TurnFrames):
         if call_id in self._ended:
             return  # a duplicate
         self._remember_ended(call_id)  # its call.started may still be on the way
-        if agent is None or reason not in _FAILED_DIAL | {"rejected"}:
-            return  # the end of a call this client never had
-        # An outbound call that was never answered: settle dial() and report the outcome
-        # as an ended Call, so event-driven code sees every number it dialed.
+        if agent is None:
+            return
+        # An outbound call that was never answered settles its dial() or bridge() (a
+        # bridge fails with any reason: "offline"...); a failed dial is also reported as
+        # an ended Call, so event-driven code sees every number it dialed.
         agent._dial_settled(call_id, _codec.text_field(frame, "to"), None, reason)
+        if reason not in _FAILED_DIAL | {"rejected"}:
+            return  # the end of a call this client never had
         failed = Call(agent, call_id, {**frame, "direction": "outbound"})
         self._end_call(failed, reason, frame, received_at)
 
@@ -289,7 +298,7 @@ class Dispatcher(TurnFrames):
             return
         event = _codec.event(frame)
         self._emit(call, "llm.tool_call", frame, received_at, event)
-        if call.agent._declared_tools() or call.agent.config.get("tools"):
+        if agent_tools(call.agent):
             self._run_for(call, (run_tool_calls,), (event, call), received_at)
 
     def _llm_before(self, frame: Frame, received_at: float) -> None:

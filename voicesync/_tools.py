@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from voicesync import tools
+from voicesync.skills import skill_tools
 from voicesync.tools import Tool
 
 if TYPE_CHECKING:
@@ -22,6 +23,14 @@ def tool_table(declared: list[Any]) -> dict[str, Tool[..., Any]]:
     return {tool.name: tool for tool in declared if isinstance(tool, Tool)}
 
 
+def agent_tools(agent: Agent) -> dict[str, Tool[..., Any]]:
+    """Every tool the agent runs: its own, its config's, and its skills' (active or not:
+    what the model may call is the platform's decision)."""
+    config = agent.config
+    return tool_table(agent._declared_tools() + list(config.get("tools") or ())
+                      + skill_tools(config.get("skills") or ()))
+
+
 def run_tool_calls(event: ToolCall, call: Call) -> None:
     """Run the round's tools concurrently and answer with one `llm.tool_result`, in order.
 
@@ -29,7 +38,7 @@ def run_tool_calls(event: ToolCall, call: Call) -> None:
     tool, becomes an ``{"error": ...}`` result (the model hears about it and the call goes
     on) and is reported through the client's ``error`` event.
     """
-    table = tool_table(call.agent._declared_tools() + list(call.agent.config.get("tools") or ()))
+    table = agent_tools(call.agent)
     requests = [(r.id, r.name, r.arguments) for r in event.tool_calls]
     results = tools.run_tool_calls(table.values(), requests, call=call,
                              on_error=call._client._report)
@@ -67,7 +76,7 @@ def run_chat_tool_calls(event: ToolCall, agent: Agent) -> None:
 
     Tools that ask for the call get None. Without this answer the platform would wait.
     """
-    table = tool_table(agent._declared_tools() + list(agent.config.get("tools") or ()))
+    table = agent_tools(agent)
     requests = [(r.id, r.name, r.arguments) for r in event.tool_calls]
     results = tools.run_tool_calls(table.values(), requests,
                                    on_error=agent._require_client()._report)

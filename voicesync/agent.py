@@ -21,6 +21,7 @@ from voicesync.errors import (
     RegistrationError,
     RequestTimeout,
 )
+from voicesync.skills import Skill, attach
 
 if TYPE_CHECKING:
     from voicesync.client import Client
@@ -310,6 +311,12 @@ class Agent(Channels, Dialing, Subscribable):
             if "greeting" in config:
                 self._set_greeting(self._config, config["greeting"])
         return self._send(_codec.agent_configure(self.wire_id, config))
+
+    def skill(self, skill: Skill) -> Skill:
+        """Attach a `voicesync.skill(...)` at runtime, replacing one of the same name; its
+        tools run here like the agent's own (`voicesync.skills.attach`). Any thread."""
+        attach(self, skill)
+        return skill
 
     def pause(self, *, session_id: str | None = None, contact: str | None = None) -> bool:
         """Human takeover: stop AI replies for a session, a contact, or (neither) all."""

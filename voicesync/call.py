@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from voicesync import _codec
 from voicesync._call_commands import CallCommands
 from voicesync._handles import Reply, SayHandle, current_reply_to
+from voicesync._line_calls import CallLines
 from voicesync._listeners import Listeners, Subscribable
 from voicesync.errors import CallEndedError, TurnRequiredError
 from voicesync.events import Turn
@@ -34,7 +35,7 @@ def new_message_id() -> str:
     return "msg_" + "".join([_ID_ALPHABET[b % 36] for b in os.urandom(12)])
 
 
-class Call(CallCommands, Subscribable):
+class Call(CallCommands, CallLines, Subscribable):
     """One conversation (phone, WebRTC, chat). Every method may be called from any thread.
 
     State is written only by voicesync's reader thread; the properties return
@@ -63,6 +64,7 @@ class Call(CallCommands, Subscribable):
         self.transport = transport or ("webrtc" if call_id.startswith("wrt_") else "unknown")
         metadata = frame.get("metadata")
         self.metadata: Mapping[str, Any] = dict(metadata) if isinstance(metadata, Mapping) else {}
+        self._read_line_fields(frame)
         self._language = _codec.text_field(frame, "language")
         self._reason: str | None = None
         self._stream_cut = "disconnected"  # why a stream whose send failed was cut

@@ -38,6 +38,7 @@ from voicesync.errors import (
     ConnectionClosedError,
     VoiceSyncError,
 )
+from voicesync.lines import ClientLines, is_line_id
 from voicesync.rest import Rest
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 _CLIENT_LANE = "voicesync-client"
 
 
-class Client(Subscribable, ClientRest, ClientRecording):
+class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
     """A connection to the voice platform that serves one or more agents.
 
     The constructor does not connect: call `connect()` (or use ``with Client() as c``
@@ -193,9 +194,9 @@ class Client(Subscribable, ClientRest, ClientRecording):
 
     @property
     def agents(self) -> dict[str, Agent]:
-        """The agents of this client by id (a snapshot)."""
+        """The agents of this client by id (a snapshot; lines are in `lines`)."""
         with self._lock:
-            return dict(self._agents)
+            return {i: a for i, a in self._agents.items() if not is_line_id(i)}
 
     def agent(self, id: str, **config: Any) -> Agent:
         """Define (or fetch) the agent `id`; it is registered on every (re)connect."""

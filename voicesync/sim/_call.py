@@ -80,6 +80,12 @@ class CallCore:
         # Called under the lock as ("speaking"|"word", message): scenario barge-in triggers.
         self.watchers: list[Callable[[str, BotMessage], None]] = []
         self.started_at = 0.0
+        # Phone lines and bridges (`_lines.py`, `_dialing.py`): extra `call.started`
+        # fields, the keyed context, the extension dialled, the other end of a bridge.
+        self.started_extra: JsonDict = {}
+        self.context: JsonDict = {}
+        self.extension: str | None = None
+        self.peer: CallCore | None = None
 
     # -- frames -------------------------------------------------------------------------
 
@@ -130,7 +136,7 @@ class CallCore:
         self.started_at = epoch()
         self.emit("call.started", **{"from": self.from_, "to": self.to},
                   direction=self.direction, transport=self.transport,
-                  metadata=self.metadata, language=self.language)
+                  metadata=self.metadata, language=self.language, **self.started_extra)
         self.idle.start()
         max_duration = limit(self._limits, "max_duration_seconds")
         if max_duration > 0:
@@ -154,6 +160,10 @@ class CallCore:
                   **{"from": self.from_, "to": self.to})
         self.platform.forget_call(self)
         self.notify()
+        peer, self.peer = self.peer, None
+        if peer is not None:  # a bridge: the other agent's call ends with it
+            peer.peer = None
+            peer.end("hangup")
 
     def _stop_everything(self) -> None:
         self.speaker.stop()
@@ -205,6 +215,8 @@ class CallCore:
         self.transcript.append(("bot", text, msg.interrupted))
         if msg.message_id == self.greeting_id:
             self.greeting_id = None
+        if self.peer is not None and self.peer.status == "active" and text:
+            self.peer.user_turn(text)  # a bridge: what one agent says, the other hears
         if self.status == "active":
             self.idle.resume()
         self.notify()

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 from voicesync.sim._call import CallCore
+from voicesync.sim._lines import call_route, set_context
 from voicesync.sim._speech import BotMessage
 from voicesync.sim._util import JsonDict, text_field
 
@@ -167,6 +168,8 @@ COMMANDS: dict[str, Handler] = {
     "session.configure": session_configure,
     "llm.ready": llm_ready,
     "llm.tool_result": llm_tool_result,
+    "call.route": call_route,
+    "set_context": set_context,
 }
 
 RINGING_COMMANDS: dict[str, Handler] = {"call.accept": call_accept, "call.reject": call_reject}

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from voicesync.sim import _history
 from voicesync.sim._commands import COMMANDS, RINGING_COMMANDS
 from voicesync.sim._conn import SimConnection
-from voicesync.sim._dialing import call_dial
+from voicesync.sim._dialing import call_bridge, call_dial
+from voicesync.sim._lines import line_create, line_destroy
 from voicesync.sim._platform import AgentReg, Platform
 from voicesync.sim._util import JsonDict, epoch_ms, slugify, text_field
 
@@ -204,26 +205,6 @@ def dev_config(platform: Platform, conn: SimConnection, frame: JsonDict) -> None
     platform.dev_callers[conn.id] = list(callers) if isinstance(callers, list) else []
 
 
-def line_create(platform: Platform, conn: SimConnection, frame: JsonDict) -> None:
-    number = text_field(frame, "number")
-    if not number:
-        return
-    holder = platform.lines.get(number)
-    if (holder is not None and holder is not conn) or number in platform.phones:
-        conn.send({"event": "line.error", "number": number, "code": "LINE_CONFLICT",
-                   "error": f"Line {number} is already registered."})
-        return
-    platform.lines[number] = conn
-    conn.send({"event": "line.created", "number": number})
-
-
-def line_destroy(platform: Platform, conn: SimConnection, frame: JsonDict) -> None:
-    number = text_field(frame, "number")
-    if number and platform.lines.get(number) is conn:
-        del platform.lines[number]
-        conn.send({"event": "line.destroyed", "number": number})
-
-
 def _session_ack(ack: str) -> Handler:
     def handle(platform: Platform, conn: SimConnection, frame: JsonDict) -> None:
         agent = _own_agent(platform, conn, frame)
@@ -275,6 +256,7 @@ CONNECTION_COMMANDS: dict[str, Handler] = {
     "channel.configure": channel_configure,
     "dev.config": dev_config,
     "call.dial": call_dial,
+    "call.bridge": call_bridge,
     "line.create": line_create,
     "line.destroy": line_destroy,
     "session.pause": _session_ack("session.paused"),

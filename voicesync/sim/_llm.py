@@ -88,10 +88,9 @@ def _arguments_in(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def tool_names(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """Names of the tools declared in an agent config (OpenAI shape or plain {name})."""
+def _names(tools: Any) -> list[str]:
+    """Names of declared tools (OpenAI shape or plain {name})."""
     names: list[str] = []
-    tools = config.get("tools")
     for tool in tools if isinstance(tools, list) else []:
         if not isinstance(tool, dict):
             continue
@@ -99,6 +98,28 @@ def tool_names(config: Mapping[str, Any]) -> tuple[str, ...]:
         name = fn.get("name") if isinstance(fn, dict) else tool.get("name")
         if isinstance(name, str):
             names.append(name)
+    return names
+
+
+def skill_of_tool(config: Mapping[str, Any]) -> dict[str, str]:
+    """Tool name -> the declared skill that must be loaded to call it (§3.5); the tools
+    of an ``always`` skill need no loading."""
+    skills = config.get("skills")
+    return {tool: skill["name"] for skill in (skills if isinstance(skills, list) else [])
+            if isinstance(skill, dict) and isinstance(skill.get("name"), str)
+            and skill.get("activation") != "always" for tool in _names(skill.get("tools"))}
+
+
+def tool_names(config: Mapping[str, Any], active: frozenset[str] = frozenset()
+               ) -> tuple[str, ...]:
+    """The tools the model may call: the agent's, and those of its skills that are active
+    or that the model may load itself (activation ``model``, the default, or ``always``)."""
+    names = _names(config.get("tools"))
+    skills = config.get("skills")
+    for skill in skills if isinstance(skills, list) else []:
+        if isinstance(skill, dict) and (skill.get("activation") != "manual"
+                                        or skill.get("name") in active):
+            names += _names(skill.get("tools"))
     return tuple(names)
 
 
@@ -170,9 +191,14 @@ class ServerTurn:
 
     def _generate(self) -> None:
         call = self.call
-        answer = call.llm.respond(LLMTurn(call.agent_slug, call.call_id, self.turn, self.text,
-                                          tool_names(call.agent_config), tuple(call.history)))
+        answer = call.llm.respond(LLMTurn(
+            call.agent_slug, call.call_id, self.turn, self.text,
+            tool_names(call.agent_config, frozenset(call.skills)), tuple(call.history)))
         if isinstance(answer, ToolRequest):
+            skill = skill_of_tool(call.agent_config).get(answer.name)
+            if skill is not None and skill not in call.skills:  # the model loads it first
+                call.skills.add(skill)
+                call.emit("skill.loaded", skill=skill, by="model")
             self._request = answer
             self.msg_id = new_id("msg_")
             tool_call = {"id": new_id("call_"), "name": answer.name,

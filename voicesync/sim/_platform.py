@@ -66,7 +66,7 @@ class Platform:
         self.conns: dict[int, SimConnection] = {}
         self.agents: dict[str, AgentReg] = {}
         self.phones: dict[str, str] = {}
-        self.lines: dict[str, SimConnection] = {}
+        self.lines: dict[str, AgentReg] = {}  # by number; slug `line:<number>`
         self.calls: dict[str, CallCore] = {}
         # Ended calls stay inspectable, but only the newest ones: a long-running simulator
         # (a soak, a benchmark) must not grow with every call it ever ran.
@@ -92,7 +92,7 @@ class Platform:
                 call.end("disconnected")
             for slug in [s for s, a in self.agents.items() if a.conn is conn]:
                 self.drop_agent(slug)
-            for number in [n for n, c in self.lines.items() if c is conn]:
+            for number in [n for n, line in self.lines.items() if line.conn is conn]:
                 del self.lines[number]
             self.dev_callers.pop(conn.id, None)
             self.changed.notify_all()
@@ -104,8 +104,9 @@ class Platform:
             del self.phones[number]
 
     def agent_for_number(self, number: str) -> AgentReg | None:
+        """The agent owning `number`, or the line (`line:<number>`) claiming it."""
         slug = self.phones.get(number)
-        return self.agents.get(slug) if slug is not None else None
+        return self.agents.get(slug) if slug is not None else self.lines.get(number)
 
     def new_call(self, agent: AgentReg, *, from_: str, to: str, direction: str = "inbound",
                  transport: str = "phone", metadata: JsonDict | None = None,

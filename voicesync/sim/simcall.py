@@ -119,6 +119,12 @@ class SimCall:
         with self._core.lock:
             return dict(self._core.vars)
 
+    @property
+    def context(self) -> JsonDict:
+        """Keyed context (`set_context`, and a route's `context`), kept across a route."""
+        with self._core.lock:
+            return dict(self._core.context)
+
     # -- the caller -----------------------------------------------------------------------
 
     def say(self, text: str, *, eager: bool | None = None, duplicate: bool = False,

@@ -195,15 +195,17 @@ class Simulator(SimSettings):
     def start_call(self, agent: str | None = None, from_: str = "+15550001111",
                    to: str | None = None, *, transport: str = "phone",
                    metadata: JsonDict | None = None, token: str | None = None,
-                   timeout: float = 5.0) -> SimCall:
+                   extension: str | None = None, timeout: float = 5.0) -> SimCall:
         """An inbound call; returns once `call.started` is sent.
 
         The agent is `agent`, else the one minted `token` was for, else the owner of the
-        number `to`. A number with `ringing: true` rings first; this waits for the agent
-        to accept it (or for the auto-accept) and raises RuntimeError if it is rejected.
+        number `to` (an agent's phone number or a line). A number with `ringing: true`
+        rings first; this waits for the agent to accept it (or for the auto-accept) and
+        raises RuntimeError if it is rejected. `extension` is the digits the caller's phone
+        sent after the number (a line's call carries it, or null, with ``owner: "line"``).
         """
         call = self.ring(agent, from_, to, transport=transport, metadata=metadata,
-                         token=token, timeout=timeout)
+                         token=token, extension=extension, timeout=timeout)
         if not call.wait_started(timeout=max(timeout, self.ring_timeout * self.time_scale + 1)):
             raise RuntimeError(f"call {call.call_id} was {call.status}: {call.ended_reason}")
         return call
@@ -211,7 +213,7 @@ class Simulator(SimSettings):
     def ring(self, agent: str | None = None, from_: str = "+15550001111",
              to: str | None = None, *, transport: str = "phone",
              metadata: JsonDict | None = None, token: str | None = None,
-             timeout: float = 5.0) -> SimCall:
+             extension: str | None = None, timeout: float = 5.0) -> SimCall:
         """Like `start_call`, but returns at once: after `call.ringing` or `call.started`."""
         platform = self._platform
         if token is not None:
@@ -228,6 +230,9 @@ class Simulator(SimSettings):
                 to = phones[0] if transport == "phone" and phones else reg.slug
             core = platform.new_call(reg, from_=from_, to=to, transport=transport,
                                      metadata=metadata)
+            core.extension = extension
+            if reg.slug.startswith("line:"):
+                core.started_extra = {"extension": extension, "owner": "line"}
             if transport == "phone" and platform.ringing(reg, to):
                 core.ring()
             else:
