@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from voicesync.sim import _history
+from voicesync.sim._chat import llm_chat
 from voicesync.sim._commands import COMMANDS, RINGING_COMMANDS
 from voicesync.sim._conn import SimConnection
 from voicesync.sim._dialing import call_dial
@@ -277,6 +278,7 @@ CONNECTION_COMMANDS: dict[str, Handler] = {
     "call.dial": call_dial,
     "line.create": line_create,
     "line.destroy": line_destroy,
+    "llm.chat": llm_chat,
     "session.pause": _session_ack("session.paused"),
     "session.resume": _session_ack("session.resumed"),
     "session.send": _session_ack("session.sent"),
