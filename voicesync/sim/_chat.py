@@ -90,15 +90,14 @@ class _TextTurn(ServerTurn):
     """A server-model turn of a chat: the chat user also sees the tool round."""
 
     def on_tool_result(self, frame: JsonDict) -> bool:
-        if not super().on_tool_result(frame):
-            return False
-        results = frame.get("results")
-        first = results[0] if isinstance(results, list) and results else {}
-        host = self.call
-        assert isinstance(host, TextSession)
-        host.tell("llm.chat.tool_result",
-                  result=first.get("result") if isinstance(first, dict) else None)
-        return True
+        if self.stage == "tool" and frame.get("msg_id") == self.msg_id:
+            results = frame.get("results")
+            first = results[0] if isinstance(results, list) and results else {}
+            host = self.call
+            assert isinstance(host, TextSession)
+            host.tell("llm.chat.tool_result",
+                      result=first.get("result") if isinstance(first, dict) else None)
+        return super().on_tool_result(frame)  # the follow-up answer comes after
 
 
 class TextSession(CallCore):
