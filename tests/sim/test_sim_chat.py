@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import urllib.request
 from collections.abc import Callable
 
 from sim_support import WsClient, barrier, of
@@ -104,3 +107,42 @@ def test_a_webrtc_call_can_start_unannounced(sim: Simulator, ws: WsClient) -> No
     sim.call(call_id).say("hello")
     assert ws.expect("user.message", call_id=call_id)["text"] == "hello"
     assert not of(ws.frames, "call.started")
+
+
+def test_the_control_api_plays_a_chat(sim: Simulator, ws: WsClient) -> None:
+    """A test in any language starts a chat and sends messages over HTTP."""
+    from voicesync.sim._control import ControlServer
+
+    ws.register("desk")
+    control = ControlServer(sim).start()
+    replier = threading.Thread(target=_answer_chats, args=(ws,), name="test-chat-owner",
+                               daemon=True)
+    replier.start()
+    try:
+        chat = _post(control.url + "/v1/calls", {"agent": "desk", "transport": "chat"})
+        assert chat["transport"] == "chat" and chat["call_id"].startswith("chat-")
+        said = _post(f"{control.url}/v1/calls/{chat['call_id']}/say", {"text": "ping"})
+        assert said["reply"] == "pong: ping"
+        ended = _post(f"{control.url}/v1/calls/{chat['call_id']}/hangup", {})
+        assert ended["status"] == "ended"
+    finally:
+        control.stop()
+        ws.close()
+        replier.join(5)
+
+
+def _answer_chats(ws: WsClient) -> None:
+    """The agent's side: answer each chat message once (until the socket closes)."""
+    try:
+        message = ws.expect("chat.message", timeout=10)
+    except TimeoutError:
+        return
+    ws.reply(message["call_id"], f"pong: {message['text']}", message["message_id"])
+
+
+def _post(url: str, body: dict[str, object]) -> dict[str, object]:
+    request = urllib.request.Request(url, json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        result: dict[str, object] = json.loads(answer.read())
+        return result
