@@ -228,3 +228,31 @@ def test_events_of_an_unseen_webrtc_call_create_it(sim: Any) -> None:
         assert started.empty() and {c.id for c in agent.calls} == {"wrt_last"}
     finally:
         client.close()
+
+
+def test_every_whatsapp_number_is_added_again_after_a_reconnect(sim: Any) -> None:
+    """Kept per number id: the TypeScript SDK keys them by type and re-adds only the last."""
+    from voicesync._backoff import Backoff
+
+    client = voicesync.Client(api_key=CANARY_KEY, url=sim.url,
+                              backoff=Backoff(initial=0.05, maximum=0.2))
+    agent = client.agent("wa")
+    ready = threading.Event()
+    agent.on("ready", ready.set)
+    try:
+        client.connect(timeout=5)
+        agent.wait_ready(5)
+        agent.add_whatsapp("111", access_token="EAA-first-token", phone="+51900000001")
+        agent.add_whatsapp("222", access_token="EAA-second-token")
+        sim.wait_frame(event="channel.added", ref="222")
+        ready.clear()
+        mark = sim.mark()
+        sim.drop(code=1001, reason="going away")
+        assert ready.wait(10)
+        sim.wait_frame(event="channel.added", since=mark, ref="222")
+        again = [f.data for f in sim.frames_since(mark)
+                 if f.direction == "in" and f.event == "channel.add"]
+        assert [(f["ref"], f.get("phone")) for f in again] == [("111", "+51900000001"),
+                                                               ("222", None)]
+    finally:
+        client.close()
