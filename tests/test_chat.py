@@ -3,10 +3,12 @@ real loopback sockets (docs/protocol.md §4.4, §5.2, §5.10, §5.11)."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from typing import Any
 
+import pytest
 from helpers import CANARY_KEY, until
 
 import voicesync
@@ -150,7 +152,8 @@ def test_a_chat_over_the_participant_socket(sim: Any) -> None:
         client.close()
 
 
-def test_whatsapp_channel_and_sessions(sim: Any) -> None:
+def test_whatsapp_channel_and_sessions(sim: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="voicesync")
     client, agent = _client(sim, "wa", llm="openai/gpt-4.1-mini")
     started: queue.Queue[Call] = queue.Queue()
     ended: queue.Queue[str] = queue.Queue()
@@ -165,6 +168,7 @@ def test_whatsapp_channel_and_sessions(sim: Any) -> None:
                          "ref": "123456789012345", "accessToken": "EAAsecret-token-1",
                          "verifyToken": "verify-me", "phone": "+51987654321", "voice": "x/y"}
         sim.wait_frame(event="channel.added", since=mark)
+        assert "channel.add" in caplog.text and "EAAsecret" not in caplog.text  # redacted
         session = sim.start_whatsapp(contact_phone="+51911122233", contact_name="Rosa")
         call = started.get(timeout=5)
         assert (call.id, call.transport, call.from_) == (session.call_id, "whatsapp",

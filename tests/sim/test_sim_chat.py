@@ -74,11 +74,17 @@ def test_a_chat_with_a_server_model_and_a_tool_round(sim: Simulator,
     assert not [f for f in owner.frames if f.get("event") in SPEECH]
 
 
-def test_llm_chat_to_a_missing_agent_is_an_error(sim: Simulator,
-                                                 make_client: Callable[..., WsClient]) -> None:
-    user = make_client()
+def test_llm_chat_to_a_missing_or_leaving_agent_is_an_error(
+        sim: Simulator, make_client: Callable[..., WsClient]) -> None:
+    user, owner = make_client(), make_client()
     user.send({"event": "llm.chat", "session_id": "chat-1", "agent_id": "nobody", "text": "x"})
     assert "nobody" in user.expect("llm.chat.error", session_id="chat-1")["error"]
+    owner.register("desk")
+    user.send({"event": "llm.chat", "session_id": "chat-2", "agent_id": "desk", "text": "x"})
+    owner.expect("chat.message", call_id="chat-2")
+    owner.close()
+    assert "disconnected" in user.expect("llm.chat.error", session_id="chat-2")["error"]
+    assert sim.call("chat-2").wait_ended(5) == "disconnected"
 
 
 def test_whatsapp_sessions_are_keyed_by_session_id(sim: Simulator, ws: WsClient) -> None:

@@ -171,6 +171,8 @@ class TextSession(CallCore):
             self.emit("whatsapp.session_ended", contact_phone=self.from_,
                       contact_name=self.contact_name, duration=duration, reason=reason,
                       message_count=len(self.history), messages=list(self.history), **times)
+        if reason == "disconnected":  # the agent's socket went away under the user
+            self.tell("llm.chat.error", error="the agent disconnected")
         self.status, self.ended_reason = "ended", reason
         self.platform.forget_call(self)
         self.notify()
