@@ -138,12 +138,19 @@ def test_a_chat_over_the_participant_socket(sim: Any) -> None:
     ended = threading.Event()
     agent.on("call.ended", lambda call, reason: ended.set())
     user = voicesync.Client(api_key=CANARY_KEY, url=sim.url)  # the chat user's socket
+    heard: queue.Queue[tuple[str, Any]] = queue.Queue()
+    for name in ("llm.chat.started", "llm.chat.token", "llm.chat.done", "llm.chat.error"):
+        user.on(name, lambda event, call=None: heard.put((event.name, event.get("text"))))
     try:
         user.connect(timeout=5)
         user.send({"event": "llm.chat", "session_id": "chat-abc-1234", "agent_id": "desk",
                    "text": "Ana"})
-        frame = sim.wait_frame(event="llm.chat.done", direction="out")
-        assert frame.data["text"] == "Hi Ana"
+        assert heard.get(timeout=5)[0] == "llm.chat.started"
+        assert heard.get(timeout=5) == ("llm.chat.token", "Hi Ana")
+        assert heard.get(timeout=5) == ("llm.chat.done", "Hi Ana")
+        user.send({"event": "llm.chat", "session_id": "chat-2", "agent_id": "gone",
+                   "text": "x"})
+        assert heard.get(timeout=5) == ("llm.chat.error", None)
         assert sim.call("chat-abc-1234").transport == "chat"
         user.close()  # the chat user leaves: the session ends for the agent
         assert ended.wait(5)

@@ -57,6 +57,8 @@ class SessionFrames(Routing):
             "whatsapp.response": self._session_response,
             "whatsapp.status": self._chat_event,
             "whatsapp.session_ended": self._whatsapp_ended,
+            **dict.fromkeys(("llm.chat.token", "llm.chat.done", "llm.chat.tool_call",
+                             "llm.chat.tool_result"), self._chat_user_event),
         }
 
     # ------------------------------------------------------------------ opening
@@ -102,7 +104,18 @@ class SessionFrames(Routing):
     # ------------------------------------------------------------------ chat
 
     def _chat_started(self, frame: Frame, received_at: float) -> None:
+        if "agent_id" not in frame:  # this socket is the chat's user (§4.4)
+            self._chat_user_event(frame, received_at)
+            return
         self._open_chat(frame, received_at)
+
+    def _chat_user_event(self, frame: Frame, received_at: float) -> None:
+        """What a chat's user hears (§4.4): client handlers, in order, on the client lane.
+        `llm.chat.started` and `llm.chat.error` are also a session's events on the agent's
+        side, so their handlers take ``(event, call)``: here `call` is None."""
+        name = frame["event"]
+        extra = (None,) if name in ("llm.chat.started", "llm.chat.error") else ()
+        self._client._emit_client(name, _codec.event(frame), *extra)
 
     def _chat_event(self, frame: Frame, received_at: float) -> None:
         """Chunks of a server model's answer, WhatsApp delivery receipts: events on the call."""
@@ -113,6 +126,8 @@ class SessionFrames(Routing):
 
     def _chat_end(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
+        if call is None and "agent_id" not in frame:
+            self._chat_user_event(frame, received_at)  # an error told to the chat's user
         if call is None:
             return
         failed = frame["event"] == "llm.chat.error"

@@ -52,12 +52,16 @@ EventName: TypeAlias = Literal[
     "chat.started", "whatsapp.started", "chat.message", "chat.response", "llm.chat.started",
     "llm.chat.chunk", "llm.chat.ended", "llm.chat.error", "whatsapp.session_started",
     "whatsapp.message", "whatsapp.response", "whatsapp.status", "whatsapp.session_ended",
+    # chatting with an agent as its user (docs/protocol.md §4.4)
+    "llm.chat.token", "llm.chat.done", "llm.chat.tool_call", "llm.chat.tool_result",
 ]
 
 #: Every name `on()` accepts without ``strict=False`` (`EventName` as a set).
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 #: Events of the client's connection: only `client.on()` hears them.
-CLIENT_EVENTS = frozenset({"connected", "disconnected", "reconnecting", "error"})
+CLIENT_EVENTS = frozenset({"connected", "disconnected", "reconnecting", "error",
+                           "llm.chat.token", "llm.chat.done", "llm.chat.tool_call",
+                           "llm.chat.tool_result"})
 #: Events of an agent rather than of one call: `call.on()` never hears them.
 AGENT_EVENTS = frozenset({
     "ready", "channel.added", "channel.configured", "channel.removed", "agent.displaced",
@@ -69,7 +73,9 @@ AGENT_EVENTS = frozenset({
 HANDLER_ARGS: dict[str, tuple[str, ...]] = {
     "connected": (), "disconnected": ("reason",), "reconnecting": ("attempt", "delay"),
     "error": ("exc",), "ready": (), "call.started": ("call",), "chat.started": ("call",),
-    "whatsapp.started": ("call",),
+    "whatsapp.started": ("call",), **dict.fromkeys((
+        "llm.chat.token", "llm.chat.done", "llm.chat.tool_call", "llm.chat.tool_result"),
+        ("event",)),
     "call.ended": ("call", "reason"), "call.ringing": ("ringing_call",),
     "agent.displaced": ("event",), "channel.added": ("event",),
     "channel.configured": ("event",), "channel.removed": ("event",),

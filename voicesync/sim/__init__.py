@@ -44,7 +44,8 @@ Choices where the platform's behaviour is not known (docs/protocol.md §9):
   (`chat.response` + `llm.chat.done`, or `whatsapp.response`), a server model's tokens
   first as `llm.chat.chunk`. A client's `bot.reply`/`bot.reply.stream` on a session id
   is its answer. A chat user's socket closing ends the session as "user_left"; the
-  agent's closing sends the user `llm.chat.error`. `adopt_webrtc` starts a WebRTC call without `call.started`.
+  agent's closing sends the user `llm.chat.error`. A whole `bot.reply` reaches the user
+  as one `llm.chat.token`. `adopt_webrtc` starts a WebRTC call without `call.started`.
 - REST on the same port: token minting (`scope` observe/participate/supervise; `call_id`
   must be a call of the token's agents; several comma-separated agents only for `stream`),
   voices, phone numbers and a fixed balance. Knowledge bases live on the management API,

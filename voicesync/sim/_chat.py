@@ -215,6 +215,8 @@ class TextSession(CallCore):
                 so_far += token
                 self.emit("llm.chat.chunk", message_id=msg.message_id, token=token)
                 self.tell("llm.chat.token", token=token, text=so_far)
+        elif msg.kind == "reply" and text:  # a whole `bot.reply` reaches the user as one token
+            self.tell("llm.chat.token", token=text, text=text)
         self.transcript.append(("bot", text, False))
         self.history.append({"role": "assistant", "content": text})
         if self.kind == "chat":
