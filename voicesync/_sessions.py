@@ -125,12 +125,11 @@ class SessionFrames(Routing):
             self._emit(call, frame["event"], frame, received_at)
 
     def _chat_end(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
-        if call is None and "agent_id" not in frame:
+        call, failed = self._call(frame), frame["event"] == "llm.chat.error"
+        if call is None and failed and "agent_id" not in frame:
             self._chat_user_event(frame, received_at)  # an error told to the chat's user
         if call is None:
             return
-        failed = frame["event"] == "llm.chat.error"
         if failed:
             self._emit(call, "llm.chat.error", frame, received_at)
         self._end_call(call, "chat_error" if failed else "chat_completed", frame, received_at)
