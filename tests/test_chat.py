@@ -267,3 +267,29 @@ def test_every_whatsapp_number_is_added_again_after_a_reconnect(sim: Any) -> Non
                                                                ("222", None)]
     finally:
         client.close()
+
+
+def test_a_returning_whatsapp_contact_gets_the_earlier_conversation(sim: Any) -> None:
+    from voicesync.returning import restore_returning_callers
+
+    store = voicesync.MemoryStore()
+    client = voicesync.Client(api_key=CANARY_KEY, url=sim.url)
+    try:
+        agent = client.agent("wa", llm="openai/gpt-4.1-mini", history_store=store)
+        agent.add_whatsapp("777", access_token="EAA-restore-token")
+        restore_returning_callers(agent)
+        client.connect(timeout=5)
+        agent.wait_ready(5)
+        first = sim.start_whatsapp(contact_phone="+51911100000")
+        answer = first.send("I ordered the blue bike.")
+        first.end("inactive")
+        until(lambda: [r for r in store.find_by_contact("+51911100000", limit=5)
+                       if r.get("status") == "ended"], what="the first session saved")
+        mark = sim.mark()
+        second = sim.start_whatsapp(contact_phone="+51911100000")
+        restored = sim.wait_frame(event="history.set", direction="in", since=mark,
+                                  call_id=second.call_id).data["messages"]
+        assert restored == [{"role": "user", "content": "I ordered the blue bike."},
+                            {"role": "assistant", "content": answer}]
+    finally:
+        client.close()
