@@ -243,7 +243,7 @@ def test_a_chat_sessions_tool_round_is_answered_once(sim: Any) -> None:
                                 call_id="chat-42").data
         assert answer == {"event": "llm.tool_result", "call_id": "chat-42", "msg_id": "c1",
                           "results": [{"tool_call_id": "tc_0", "result": {
-                              "sku": "tea", "price": 3.5, "in_a_call": False}}]}
+                              "sku": "tea", "price": 3.5, "in_a_call": True}}]}
         sim.send({**frame, "msg_id": "c2"})
         sim.wait_frame(event="llm.tool_result", direction="in", since=mark, msg_id="c2")
         assert len([f for f in sim.frames_since(mark) if f.event == "llm.tool_result"]) == 2

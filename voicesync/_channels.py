@@ -1,4 +1,4 @@
-"""An agent's channels: the phone numbers, WebRTC and chat it answers, and dev routing.
+"""An agent's channels: the phone numbers, WebRTC, chat and WhatsApp it answers, and dev routing.
 
 Kept on the agent and re-sent after every re-registration (`Agent._acknowledged`);
 `Channels` is mixed into `Agent`. Every method may be called from any thread.
@@ -67,6 +67,39 @@ class Channels:
         return self._add_channel("chat", _codec.channel_add(
             self.wire_id, "chat", None, config, ringing=False))
 
+    def add_whatsapp(self, phone_number_id: str, *, access_token: str,
+                     verify_token: str | None = None, app_secret: str | None = None,
+                     phone: str | None = None, **config: Any) -> bool:
+        """Answer a WhatsApp Business number (Meta's phone number id) with per-channel config.
+
+        `access_token` is Meta's Graph API token, `verify_token` the webhook verification
+        token, `app_secret` Meta's app secret (signature checks), `phone` the number itself
+        (E.164, for ``wa.me`` links). Sessions arrive as calls with
+        ``transport="whatsapp"`` and the agent event ``whatsapp.started(call)``. Kept per
+        `phone_number_id` and re-sent whole after every re-registration.
+        """
+        if not phone_number_id or not access_token:
+            raise ConfigurationError(
+                "add_whatsapp needs Meta's phone number id and an access token")
+        if phone is not None:
+            check_phone(phone)
+        _codec.check_config(config)
+        keys = {"accessToken": access_token, "verifyToken": verify_token,
+                "appSecret": app_secret, "phone": phone}
+        return self._add_channel(phone_number_id, _codec.whatsapp_channel_add(
+            self.wire_id, phone_number_id, keys, config))
+
+    def remove_whatsapp(self, phone_number_id: str) -> bool:
+        """Release a WhatsApp number added with `add_whatsapp`."""
+        with self._lock:
+            self._channels.pop(phone_number_id, None)
+        return self._send(_codec.command(
+            "channel.remove", agent_id=self.wire_id, type="whatsapp", ref=phone_number_id))
+
+    def _has_whatsapp(self) -> bool:
+        with self._lock:
+            return any(c.get("type") == "whatsapp" for c in self._channels.values())
+
     def _add_channel(self, key: str, frame: dict[str, Any]) -> bool:
         with self._lock:
             self._channels[key] = frame
@@ -94,7 +127,7 @@ class Channels:
             return self._require_client()._send(frame)
 
     def remove_channel(self, ref: str) -> bool:
-        """Release a channel: a phone number, ``"webrtc"`` or ``"chat"``."""
+        """Release a channel: a phone number, ``"webrtc"``, ``"chat"`` or a WhatsApp number id."""
         with self._lock:
             channel = self._channels.pop(ref, None)
         kind = channel.get("type") if channel else None
@@ -111,6 +144,6 @@ class Channels:
 
     @property
     def channels(self) -> list[str]:
-        """Channel keys: phone numbers, ``"webrtc"``, ``"chat"``."""
+        """Channel keys: phone numbers, ``"webrtc"``, ``"chat"``, WhatsApp number ids."""
         with self._lock:
             return list(self._channels)

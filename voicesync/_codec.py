@@ -217,6 +217,14 @@ def channel_add(
     return frame
 
 
+def whatsapp_channel_add(agent_id: str, ref: str, keys: Mapping[str, str | None],
+                         config: Mapping[str, Any]) -> Frame:
+    """`channel.add` for WhatsApp (§3.7): Meta's credentials camelCased, unset ones left out."""
+    frame = command("channel.add", agent_id=agent_id, type="whatsapp", ref=ref,
+                    **{key: value or None for key, value in keys.items()})
+    return {**frame, **encode_config(config)}
+
+
 def session_configure(call_id: str, agent_id: str | None, config: Mapping[str, Any]) -> Frame:
     frame = command("session.configure", agent_id=agent_id, session_id=call_id)
     frame.update(encode_config(config) if agent_id is not None else config)

@@ -17,7 +17,8 @@ from voicesync import _codec
 from voicesync._backoff import ConflictEpisode
 from voicesync._line_frames import LineFrames
 from voicesync._routing import Frame
-from voicesync._tools import agent_tools, first_chat_round, run_chat_tool_calls, run_tool_calls
+from voicesync._sessions import SessionFrames
+from voicesync._tools import agent_tools, run_tool_calls
 from voicesync._turn_frames import TurnFrames
 from voicesync.call import Call, RingingCall
 from voicesync.errors import (
@@ -40,11 +41,12 @@ _AUTH_CODE = "INVALID_KEY"  # the one documented refusal code; others are report
 _REMEMBER_ENDED = 4096  # call ids the platform ended, kept to ignore their late frames
 
 
-class Dispatcher(TurnFrames):
+class Dispatcher(TurnFrames, SessionFrames):
     """Routes decoded frames. Owned by the reader thread; one instance per Client.
 
     The routing helpers come from `Routing` (`_routing.py`), the turn and bot-speech
-    frames from `TurnFrames` (`_turn_frames.py`).
+    frames from `TurnFrames` (`_turn_frames.py`), chat and WhatsApp sessions and adopted
+    WebRTC calls from `SessionFrames` (`_sessions.py`).
     """
 
     def __init__(self, client: Client) -> None:
@@ -83,6 +85,7 @@ class Dispatcher(TurnFrames):
             "llm.before": self._llm_before,
             "history.data": self._history_reply, "history.updated": self._history_reply,
             "skill.loaded": self._skill, "skill.unloaded": self._skill,
+            **self._session_table(),
         }
         self._lines = LineFrames(self)  # line acks and route answers (§2.10)
         self._table.update(self._lines.table())
@@ -91,6 +94,7 @@ class Dispatcher(TurnFrames):
         """Apply one frame. Never raises: a failure is logged and the frame skipped."""
         name = frame["event"]
         try:
+            self._adopt(frame, received_at)
             self._table.get(name, self._generic)(frame, received_at)
         except Exception as exc:
             self._client._report(VoiceSyncError(
@@ -281,18 +285,11 @@ class Dispatcher(TurnFrames):
     # ------------------------------------------------------------------ server-side LLM
 
     def _tool_call(self, frame: Frame, received_at: float) -> None:
-        call = self._call(frame)
+        call = self._call(frame) or self._session_tool_call(frame, received_at)
         msg_id = _codec.msg_id_of(frame)
         if call is None:
-            call_id = _codec.call_id_of(frame) or ""
-            agent = self._agent(frame)
-            if agent is not None and call_id.startswith("chat-"):
-                # A chat session has no Call yet; its tools must still answer (§5.7).
-                if first_chat_round(call_id, msg_id):
-                    self._client._run(call_id, (run_chat_tool_calls,),
-                                      (_codec.event(frame), agent), received_at)
-                return
-            logger.warning("llm.tool_call %s for unknown call %s", msg_id, call_id)
+            logger.warning("llm.tool_call %s for unknown call %s", msg_id,
+                           _codec.call_id_of(frame))
             return
         if not call._first("llm.tool_call", msg_id):
             return

@@ -49,26 +49,33 @@ EventName: TypeAlias = Literal[
     "credits.rejected", "credits.exhausted", "call.recording", "message.aborted",
     "call.rejected", "call.routed", "call.route_failed",
     # chat and WhatsApp sessions
-    "chat.message", "chat.response", "llm.chat.started", "llm.chat.chunk", "llm.chat.ended",
-    "llm.chat.error", "whatsapp.session_started", "whatsapp.message", "whatsapp.response",
-    "whatsapp.status", "whatsapp.session_ended",
+    "chat.started", "whatsapp.started", "chat.message", "chat.response", "llm.chat.started",
+    "llm.chat.chunk", "llm.chat.ended", "llm.chat.error", "whatsapp.session_started",
+    "whatsapp.message", "whatsapp.response", "whatsapp.status", "whatsapp.session_ended",
+    # chatting with an agent as its user (docs/protocol.md §4.4)
+    "llm.chat.token", "llm.chat.done", "llm.chat.tool_call", "llm.chat.tool_result",
 ]
 
 #: Every name `on()` accepts without ``strict=False`` (`EventName` as a set).
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 #: Events of the client's connection: only `client.on()` hears them.
-CLIENT_EVENTS = frozenset({"connected", "disconnected", "reconnecting", "error"})
+CLIENT_EVENTS = frozenset({"connected", "disconnected", "reconnecting", "error",
+                           "llm.chat.token", "llm.chat.done", "llm.chat.tool_call",
+                           "llm.chat.tool_result"})
 #: Events of an agent rather than of one call: `call.on()` never hears them.
 AGENT_EVENTS = frozenset({
     "ready", "channel.added", "channel.configured", "channel.removed", "agent.displaced",
     "call.started", "call.ringing", "call.dialing", "call.rejected", "session.paused",
-    "session.resumed", "whatsapp.session_started",
+    "session.resumed", "whatsapp.session_started", "chat.started", "whatsapp.started",
 })
 #: Positional arguments a handler of these events receives (others: ``(event, call)``
 #: for a call's events, ``(event)`` for an agent's).
 HANDLER_ARGS: dict[str, tuple[str, ...]] = {
     "connected": (), "disconnected": ("reason",), "reconnecting": ("attempt", "delay"),
-    "error": ("exc",), "ready": (), "call.started": ("call",),
+    "error": ("exc",), "ready": (), "call.started": ("call",), "chat.started": ("call",),
+    "whatsapp.started": ("call",), **dict.fromkeys((
+        "llm.chat.token", "llm.chat.done", "llm.chat.tool_call", "llm.chat.tool_result"),
+        ("event",)),
     "call.ended": ("call", "reason"), "call.ringing": ("ringing_call",),
     "agent.displaced": ("event",), "channel.added": ("event",),
     "channel.configured": ("event",), "channel.removed": ("event",),
@@ -79,7 +86,9 @@ HANDLER_ARGS: dict[str, tuple[str, ...]] = {
         "bot.finished", "bot.interrupted", "message.confirmed", "reply.rejected",
         "call.updated", "call.error", "llm.tool_call", "llm.before", "skill.loaded",
         "skill.unloaded", "call.held", "call.unheld", "call.muted", "call.unmuted",
-        "call.forwarded", "call.dtmf_sent", "call.dtmf_received"), ("event", "call")),
+        "call.forwarded", "call.dtmf_sent", "call.dtmf_received", "chat.message",
+        "chat.response", "llm.chat.chunk", "llm.chat.error", "whatsapp.message",
+        "whatsapp.response", "whatsapp.status", "whatsapp.session_ended"), ("event", "call")),
 }
 
 

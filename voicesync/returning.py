@@ -58,8 +58,9 @@ def restore_returning_callers(agent: Agent, *, conversations: int = 5,
 
     Needs ``agent.history_store``. Runs on the call's handler lane when the call starts,
     before its first turn is handled. A store or platform failure is reported on the
-    client's ``error`` event and the call goes on without the restore. Returns the
-    ``call.started`` handler (pass it to ``agent.off("call.started", handler)`` to stop).
+    client's ``error`` event and the call goes on without the restore. WhatsApp sessions
+    are restored too (by the contact's number). Returns the handler, registered for
+    ``call.started`` and ``whatsapp.started`` (``agent.off`` both to stop).
     Any thread.
     """
     if agent.history_store is None:
@@ -91,4 +92,5 @@ def restore_returning_callers(agent: Agent, *, conversations: int = 5,
             call._client._report(error)
 
     agent.on("call.started", restore)
+    agent.on("whatsapp.started", restore)  # a WhatsApp contact returns too (their number)
     return restore

@@ -39,6 +39,13 @@ Choices where the platform's behaviour is not known (docs/protocol.md §9):
 - `time_scale` scales every platform timer (limits, ring, dial, budgets) and the
   reported `duration_seconds`; word pacing stays in real seconds.
 - History requests for an unknown call are answered with an `error` ack.
+- Chat and WhatsApp sessions (`start_chat`, `start_whatsapp`, or `llm.chat` from any
+  socket) are text: no speech frames; an answer is delivered whole when complete
+  (`chat.response` + `llm.chat.done`, or `whatsapp.response`), a server model's tokens
+  first as `llm.chat.chunk`. A client's `bot.reply`/`bot.reply.stream` on a session id
+  is its answer. A chat user's socket closing ends the session as "user_left"; the
+  agent's closing sends the user `llm.chat.error`. A whole `bot.reply` reaches the user
+  as one `llm.chat.token`. `adopt_webrtc` starts a WebRTC call without `call.started`.
 - REST on the same port: token minting (`scope` observe/participate/supervise; `call_id`
   must be a call of the token's agents; several comma-separated agents only for `stream`),
   voices, phone numbers and a fixed balance. Knowledge bases live on the management API,
@@ -50,6 +57,7 @@ from __future__ import annotations
 from voicesync._extras import needs_extra
 
 with needs_extra("voicesync.sim"):  # websockets is the `sim` extra: say so, not a bare traceback
+    from voicesync.sim._chat import SimChat
     from voicesync.sim._knowledge import KnowledgeServer
     from voicesync.sim._llm import LLMTurn, ScriptedLLM, ToolRequest
     from voicesync.sim._record import Frame, match
@@ -57,4 +65,4 @@ with needs_extra("voicesync.sim"):  # websockets is the `sim` extra: say so, not
     from voicesync.sim.simulator import SimAgent, Simulator
 
 __all__ = ["Frame", "KnowledgeServer", "LLMTurn", "ScriptedLLM", "SimAgent", "SimCall",
-           "Simulator", "ToolRequest", "match"]
+           "SimChat", "Simulator", "ToolRequest", "match"]

@@ -92,12 +92,19 @@ class ControlServer:
         return self._on_call(call, method, found.group(2) or "", query, body)
 
     def _start(self, body: dict[str, Any], timeout: float) -> Any:
-        agent = body.get("agent")
+        agent, transport = body.get("agent"), body.get("transport", "phone")
         try:
-            call = self.sim.start_call(agent, str(body.get("from", "+15550001111")),
-                                       body.get("to"), metadata=body.get("metadata"),
-                                       timeout=timeout)
-        except (TimeoutError, ValueError) as exc:
+            if transport == "chat":  # a text session: `say` sends a message (sim/_chat.py)
+                call: SimCall = self.sim.start_chat(agent, metadata=body.get("metadata"),
+                                                    timeout=timeout)
+            elif transport == "whatsapp":
+                call = self.sim.start_whatsapp(agent, str(body.get("from", "+15550002222")),
+                                               timeout=timeout)
+            else:
+                call = self.sim.start_call(agent, str(body.get("from", "+15550001111")),
+                                           body.get("to"), metadata=body.get("metadata"),
+                                           timeout=timeout)
+        except (TimeoutError, ValueError, LookupError) as exc:
             raise ApiError(404, f"cannot call {agent or body.get('to')}: {exc}") from None
         except RuntimeError as exc:
             raise ApiError(409, str(exc)) from None
@@ -227,6 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
 def _call_json(call: SimCall) -> dict[str, Any]:
     return {"call_id": call.call_id, "agent_id": call.agent_id, "status": call.status,
             "ended_reason": call.ended_reason, "direction": call.direction,
+            "transport": call.transport,
             "from": call.from_, "to": call.to,
             "transcript": [{"speaker": who, "text": text, "interrupted": cut}
                            for who, text, cut in call.transcript]}

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from voicesync.sim import _history
+from voicesync.sim._chat import llm_chat
 from voicesync.sim._commands import COMMANDS, RINGING_COMMANDS
 from voicesync.sim._conn import SimConnection
 from voicesync.sim._dialing import call_bridge, call_dial
@@ -259,6 +260,7 @@ CONNECTION_COMMANDS: dict[str, Handler] = {
     "call.bridge": call_bridge,
     "line.create": line_create,
     "line.destroy": line_destroy,
+    "llm.chat": llm_chat,
     "session.pause": _session_ack("session.paused"),
     "session.resume": _session_ack("session.resumed"),
     "session.send": _session_ack("session.sent"),

@@ -90,6 +90,9 @@ class Platform:
             conn.closed.set()
             for call in [c for c in self.calls.values() if c.conn is conn]:
                 call.end("disconnected")
+            for call in [c for c in self.calls.values()
+                         if getattr(c, "participant", None) is conn]:
+                call.end("user_left")  # a chat user's socket (sim/_chat.py)
             for slug in [s for s, a in self.agents.items() if a.conn is conn]:
                 self.drop_agent(slug)
             for number in [n for n, line in self.lines.items() if line.conn is conn]:

@@ -14,6 +14,7 @@ from typing_extensions import Self
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
+from voicesync.sim._chat import TextSessions
 from voicesync.sim._clock import Clock
 from voicesync.sim._handlers import handle_text
 from voicesync.sim._http import make_process_request
@@ -41,7 +42,7 @@ class SimAgent:
     channels: dict[str, JsonDict]
 
 
-class Simulator(SimSettings):
+class Simulator(SimSettings, TextSessions):
     """A faithful local stand-in for the voice platform (docs/protocol.md §9), text only.
 
     Cheap to construct; `start()` binds (127.0.0.1 by default, port 0 picks a free one)
