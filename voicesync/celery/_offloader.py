@@ -28,7 +28,8 @@ import redis
 from typing_extensions import Self
 
 from voicesync.call import Call
-from voicesync.celery import _wire
+from voicesync.celery import _commands, _wire
+from voicesync.celery._commands import RemoteCall
 from voicesync.celery._wire import OffloadUnavailableError
 from voicesync.errors import ConfigurationError
 from voicesync.events import Turn
@@ -80,6 +81,7 @@ class Offload:
 @dataclass(eq=False)
 class _Flight:
     offload: Offload
+    call: Call  # where the worker's call commands run
     last_seen: float = field(default_factory=time.monotonic)
     from_worker: bool = False  # the worker aborted it: do not echo the abort back
 
@@ -222,7 +224,7 @@ class Offloader:
         if not self._healthy.is_set():
             return self._unavailable(handle, None, turn=turn, call=call, function=function,
                                      args=args, kwargs=kwargs)
-        flight = _Flight(handle)
+        flight = _Flight(handle, call)
         with self._lock:
             self._flights[stream.message_id] = flight
         forget = stream.on_abort(lambda s: self._aborted(flight))
@@ -257,7 +259,8 @@ class Offloader:
                        handle.message_id, exc or "Redis unreachable")
         handle.in_process = True
         with handle.stream as stream:
-            function(stream, turn, _wire.CallInfo.of(call), *args, **kwargs)
+            function(stream, turn, RemoteCall.bind(_wire.CallInfo.of(call), _commands.local(call)),
+                     *args, **kwargs)
         handle._done.set()
         return handle
 
@@ -361,6 +364,8 @@ class Offloader:
         elif kind == _wire.CHUNK:
             if offload.stream.write(text) and offload.first_chunk_at is None:
                 offload.first_chunk_at = time.monotonic()
+        elif kind == _wire.COMMAND:
+            _commands.run(flight.call, text)
         elif kind == _wire.END:
             offload.stream.end()
             with self._lock:
