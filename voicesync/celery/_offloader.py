@@ -30,6 +30,7 @@ from typing_extensions import Self
 from voicesync.call import Call
 from voicesync.celery import _commands, _wire
 from voicesync.celery._commands import RemoteCall
+from voicesync.celery._publish import Publisher
 from voicesync.celery._wire import OffloadUnavailableError
 from voicesync.errors import ConfigurationError
 from voicesync.events import Turn
@@ -133,6 +134,7 @@ class Offloader:
                                    "socket_connect_timeout": connect_timeout}
         self._read = redis.Redis.from_url(redis_url, socket_timeout=5.0, **options)
         self._write = redis.Redis.from_url(redis_url, socket_timeout=2.0, **options)
+        self._publisher = Publisher(connect_timeout)
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self._healthy = threading.Event()
@@ -185,6 +187,7 @@ class Offloader:
             self._write.delete(self._up)
         self._read.close()
         self._write.close()
+        self._publisher.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -231,8 +234,7 @@ class Offloader:
         payload = _wire.Payload(self.namespace, self._up, stream.message_id, self.heartbeat,
                                 turn, _wire.CallInfo.of(call))
         try:
-            task.apply_async(args=(payload.to_json(), *args), kwargs=kwargs,
-                             task_id=stream.message_id, retry=False)
+            self._publisher.publish(task, (payload.to_json(), *args), kwargs, stream.message_id)
         except Exception as exc:  # kombu's errors vary by transport; all mean "not sent"
             with self._lock:
                 self._flights.pop(stream.message_id, None)
