@@ -63,7 +63,8 @@ class AbortableStream:
 
         Keep it quick (close an HTTP response, set a flag): voicesync's own aborts run it
         on the `voicesync-control` thread (in a Celery worker, on the process's
-        ``voicesync-abort-listener`` thread), one callback after another. Returns a function that unregisters it.
+        ``voicesync-abort-listener`` thread), one callback after another. Returns a
+        function that unregisters it.
         """
         with self._lock:
             if not self.aborted.is_set():
