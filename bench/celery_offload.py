@@ -182,8 +182,11 @@ class CpuMeter:
     def __init__(self, groups: dict[str, list[int]]) -> None:
         import psutil
 
+        # A group's processes with their children (a prefork worker's pool), except for
+        # this process: its children are the other groups.
         self._procs = {name: [q for pid in pids for p in [psutil.Process(pid)]
-                              for q in [p, *p.children(recursive=True)]]
+                              for q in [p, *([] if pid == os.getpid()
+                                             else p.children(recursive=True))]]
                        for name, pids in groups.items()}
         self._start: dict[str, float] = {}
         self.cores: dict[str, float] = {}
@@ -222,7 +225,7 @@ class CpuMeter:
 def heavy_run(sim: Simulator, mode: str, iterations: int, *, calls: int, turns: int,
               window: float, redis_url: str = "",
               groups: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    args = [sys.executable, str(HERE / "celery_agent.py"), sim.url, mode, str(iterations), "10"]
+    args = [sys.executable, os.environ.get("BENCH_AGENT", str(HERE / "celery_agent.py")), sim.url, mode, str(iterations), "10"]
     agent = subprocess.Popen(args + ([redis_url] if redis_url else []), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -2,7 +2,7 @@
 
 `Task.apply_async` costs about 1 ms of Python at the median on an idle core (routing,
 argument reprs, a Redis client built per publish, queue declarations) and 3 ms on a busy
-one, against 0.1 ms for the Redis write itself (``bench/celery_offload.py --hops``). On a
+one, against 0.1 ms for the Redis write itself (profiled in the socket process). On a
 plain Redis broker with a direct-exchange route, json, no priority and no key prefix (the
 default setup), `Publisher` writes the same message the Celery worker would have received
 (task protocol 2 in kombu's Redis envelope) straight onto the queue's list. Anything else
