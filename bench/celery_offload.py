@@ -225,7 +225,7 @@ class CpuMeter:
 def heavy_run(sim: Simulator, mode: str, iterations: int, *, calls: int, turns: int,
               window: float, redis_url: str = "",
               groups: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    args = [sys.executable, os.environ.get("BENCH_AGENT", str(HERE / "celery_agent.py")), sim.url, mode, str(iterations), "10"]
+    args = [sys.executable, str(HERE / "celery_agent.py"), sim.url, mode, str(iterations), "10"]
     agent = subprocess.Popen(args + ([redis_url] if redis_url else []), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
