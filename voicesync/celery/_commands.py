@@ -9,6 +9,7 @@ connection. Requests that wait for the platform's answer (``get_history``, ``add
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -87,8 +88,8 @@ class RemoteCall(CallInfo):
 
     @classmethod
     def bind(cls, info: CallInfo, send: Sender) -> RemoteCall:
-        fields = {name: getattr(info, name) for name in info.__dataclass_fields__}
-        return cls(**fields, _send=send)
+        snapshot = {f.name: getattr(info, f.name) for f in dataclasses.fields(CallInfo)}
+        return cls(**snapshot, _send=send)
 
 
 def encode(name: str, kwargs: Mapping[str, Any]) -> str:
