@@ -1,20 +1,24 @@
 """Offloading turns to Celery workers: what it adds, and what it buys under CPU-heavy turns.
 
-    python bench/celery_offload.py [--pool prefork|solo]   # ~3 minutes
-    python bench/celery_offload.py --quick                 # a smoke run: fewer turns, calls
+    python bench/celery_offload.py              # ~4 minutes; writes bench/results/celery.md
+    python bench/celery_offload.py --quick      # a smoke run: fewer turns, calls
 
-The full run writes bench/results/celery-<pool>.md.
-
-Part 1, added latency (socket process, one call at a time, two prefork workers):
+Part 1, added latency (socket process, one call at a time, two workers of each pool: solo,
+threads, prefork), and where it goes:
   turn -> first chunk: from the turn handler's start to the first chunk written to the
-  call's ReplyStream, answering in process vs offloading (a task that writes at once);
+  call's ReplyStream, answering in process vs offloading (a task that writes at once),
+  split into offload() returning (building and publishing the task), the worker's START
+  reaching the relay (broker hop, the worker's pickup, the claim's round trip) and the
+  first chunk written (the task's XADD, the relay's read, ReplyStream.write);
   barge-in -> worker: from ReplyStream.abort in the socket process to the worker's
   stream aborted (its on_abort ran) and to `stream_openai` returning (the provider's HTTP
   stream closed), against the stand-in model, on one wall clock.
 Part 2, CPU-heavy turns: 200 calls, 3 turns each spread over 15 s, each turn ~20 ms of
   pure-Python work then 10 tokens; the agent in its own process, answering in process or
-  offloading to 2 or 4 worker processes. Latency is measured by the simulator (its frame
-  record): turn.end sent -> first chunk received. A turn is lost if no `end` came in 10 s.
+  offloading to 2 or 4 worker processes (``--pool``, default solo). Latency is measured by
+  the simulator (its frame record): turn.end sent -> first chunk received. A turn is lost if
+  no `end` came in 10 s. Each run also reports the CPU each process used and what the rest
+  of the machine (other programs) took of its cores meanwhile.
 """
 
 from __future__ import annotations
@@ -50,11 +54,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-POOL = "prefork"
+POOLS = ("solo", "threads", "prefork")
 
 
-def workers(url: str, count: int) -> Workers:
-    return Workers("celery_replies", url, count=count, pool=POOL, timeout=60.0,
+def workers(url: str, count: int, pool: str) -> Workers:
+    return Workers("celery_replies", url, count=count, pool=pool, timeout=60.0,
                    env={"PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])})
 
 
@@ -88,11 +92,16 @@ def one_call(sim: Simulator, handler: Any) -> Iterator[Any]:
         client.close()
 
 
-def turn_to_first_chunk(sim: Simulator, offloader: Offloader | None, turns: int) -> list[float]:
+Hops = dict[str, list[float]]
+
+
+def turn_to_first_chunk(sim: Simulator, offloader: Offloader | None,
+                        turns: int) -> tuple[list[float], Hops]:
     import celery_replies
 
     samples: list[float] = []
-    handles: list[tuple[float, Any]] = []
+    handles: list[tuple[float, float, Any]] = []
+    hops: Hops = {"offload() returns": [], "-> worker started": [], "-> first chunk": []}
 
     def in_process(turn: voicesync.Turn, call: voicesync.Call) -> None:
         began = time.monotonic()
@@ -105,17 +114,21 @@ def turn_to_first_chunk(sim: Simulator, offloader: Offloader | None, turns: int)
     def offloaded(turn: voicesync.Turn, call: voicesync.Call) -> None:
         began = time.monotonic()
         assert offloader is not None
-        handles.append((began, offloader.offload(turn, call, celery_replies.quick)))
+        handle = offloader.offload(turn, call, celery_replies.quick)
+        handles.append((began, time.monotonic(), handle))
 
     with one_call(sim, in_process if offloader is None else offloaded) as call:
         for i in range(turns):
             call.say(f"turn {i}")
             call.wait_reply(10.0)
-    for began, handle in handles:
+    for began, returned, handle in handles:
         handle.wait(5.0)
-        if handle.first_chunk_at is not None:
+        if handle.first_chunk_at is not None and handle.started_at is not None:
             samples.append((handle.first_chunk_at - began) * 1000)
-    return samples
+            hops["offload() returns"].append((returned - began) * 1000)
+            hops["-> worker started"].append((handle.started_at - returned) * 1000)
+            hops["-> first chunk"].append((handle.first_chunk_at - handle.started_at) * 1000)
+    return samples, hops
 
 
 def barge_in_to_worker(sim: Simulator, offloader: Offloader, rdb: Any,
@@ -162,8 +175,56 @@ def barge_in_to_worker(sim: Simulator, offloader: Offloader, rdb: Any,
 # ------------------------------------------------------------------ part 2: CPU-heavy turns
 
 
+class CpuMeter:
+    """CPU seconds used by groups of processes (with their children) and by the whole
+    machine between `start` and `stop`: who had the cores during a run."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        import psutil
+
+        # A group's processes with their children (a prefork worker's pool), except for
+        # this process: its children are the other groups.
+        self._procs = {name: [q for pid in pids for p in [psutil.Process(pid)]
+                              for q in [p, *([] if pid == os.getpid()
+                                             else p.children(recursive=True))]]
+                       for name, pids in groups.items()}
+        self._start: dict[str, float] = {}
+        self.cores: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def _sample(self) -> dict[str, float]:
+        import psutil
+
+        used = {}
+        for name, procs in self._procs.items():
+            total = 0.0
+            for proc in procs:
+                try:
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:  # ended meanwhile: its last sample stands
+                    pass
+            used[name] = total
+        machine = psutil.cpu_times()
+        used["machine"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        used["wall"] = time.monotonic()
+        return used
+
+    def start(self) -> None:
+        self._start = self._sample()
+
+    def stop(self) -> None:
+        end = self._sample()
+        wall = end["wall"] - self._start["wall"]
+        self.seconds = {k: end[k] - self._start[k] for k in end if k != "wall"}
+        self.cores = {k: v / wall for k, v in self.seconds.items()}
+        self.cores["other programs"] = self.cores["machine"] - sum(
+            v for k, v in self.cores.items() if k != "machine")
+
+
 def heavy_run(sim: Simulator, mode: str, iterations: int, *, calls: int, turns: int,
-              window: float, redis_url: str = "") -> dict[str, Any]:
+              window: float, redis_url: str = "",
+              groups: dict[str, list[int]] | None = None) -> dict[str, Any]:
     args = [sys.executable, str(HERE / "celery_agent.py"), sim.url, mode, str(iterations), "10"]
     agent = subprocess.Popen(args + ([redis_url] if redis_url else []), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True,
@@ -173,6 +234,9 @@ def heavy_run(sim: Simulator, mode: str, iterations: int, *, calls: int, turns: 
         assert agent.stdout.readline().strip() == "ready"
         sim.wait_agent("heavy", 10.0)
         since = sim.mark()
+        meter = CpuMeter({"agent": [agent.pid], "bench (simulator)": [os.getpid()],
+                          **(groups or {})})
+        meter.start()
         sim_calls = [sim.start_call("heavy", from_=f"+1555{i:07d}") for i in range(calls)]
         plan = sorted((random.uniform(0, window / turns) + k * window / turns, c)
                       for c in sim_calls for k in range(turns))
@@ -185,6 +249,7 @@ def heavy_run(sim: Simulator, mode: str, iterations: int, *, calls: int, turns: 
         settle = time.monotonic() + 10.0
         while time.monotonic() < settle and _open_turns(sim.frames_since(since)) > 0:
             time.sleep(0.1)  # waiting for the last replies, bounded by `settle`
+        meter.stop()
         frames = sim.frames_since(since)
         for call in sim_calls:
             call.hangup()
@@ -198,7 +263,9 @@ def heavy_run(sim: Simulator, mode: str, iterations: int, *, calls: int, turns: 
     return {"mode": mode, "turns": len(latencies) + lost, "lost": lost,
             "p50": pct(latencies, 0.5), "p99": pct(latencies, 0.99),
             "lag_p99": stats["dispatch_lag_p99_ms"],
-            "wait_p99": pct(waits, 0.99) if waits else None}
+            "wait_p99": pct(waits, 0.99) if waits else None, "cores": meter.cores,
+            "cpu_per_turn": {k: meter.seconds[k] * 1000 / max(1, len(latencies) + lost)
+                             for k in ("agent", "workers") if k in meter.seconds}}
 
 
 def _turn_latencies(frames: list[Any]) -> tuple[list[float], int]:
@@ -228,13 +295,29 @@ def _open_turns(frames: list[Any]) -> int:
 # ------------------------------------------------------------------ report
 
 
+def latency_rows(local: list[float], remote: list[float], hops: Hops, aborted: list[float],
+                 closed: list[float], *, pool: str) -> list[str]:
+    added50, added99 = pct(remote, .5) - pct(local, .5), pct(remote, .99) - pct(local, .99)
+    met = "yes" if added50 <= 2 and added99 <= 5 else "no"
+    rows = [f"| {pool} | turn -> first chunk, offloaded | {pct(remote, .5):.2f} | "
+            f"{pct(remote, .99):.2f} | | |"]
+    rows += [f"| {pool} | &nbsp; {name} | {pct(v, .5):.2f} | {pct(v, .99):.2f} | | |"
+             for name, v in hops.items()]
+    rows += [f"| {pool} | added by offloading | {added50:.2f} | {added99:.2f} | <= 2 / 5 | "
+             f"{met} |",
+             f"| {pool} | barge-in -> worker stream aborted | {pct(aborted, .5):.2f} | "
+             f"{pct(aborted, .99):.2f} | p99 <= 10 | "
+             f"{'yes' if pct(aborted, .99) <= 10 else 'no'} |",
+             f"| {pool} | barge-in -> provider stream closed | {pct(closed, .5):.2f} | "
+             f"{pct(closed, .99):.2f} | | |"]
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
-    parser.add_argument("--pool", default="prefork", help="the workers' pool (prefork, solo)")
+    parser.add_argument("--pool", default="solo", help="the CPU-heavy run's worker pool")
     opts = parser.parse_args()
-    global POOL
-    POOL = opts.pool
     turns1, rounds = (20, 5) if opts.quick else (200, 50)
     calls, window = (40, 6.0) if opts.quick else (200, 15.0)
     lines = ["# Offloading to Celery workers", "",
@@ -246,37 +329,35 @@ def main() -> None:
 
         rdb = redis.Redis.from_url(redis_server.url, decode_responses=True)
         iterations = calibrate(20.0)
+        lines += ["## Added latency (one call at a time, 2 workers of each pool)", "",
+                  "| pool | measure | p50 ms | p99 ms | goal | met |",
+                  "|---|---|---|---|---|---|"]
         with Simulator(port=0, words_per_second=1000.0) as sim:
-            local = turn_to_first_chunk(sim, None, turns1)
-            with workers(redis_server.url, 2), Offloader(redis_server.url) as off:
-                remote = turn_to_first_chunk(sim, off, turns1)
-                aborted, closed = barge_in_to_worker(sim, off, rdb, rounds)
-        lines += [f"## Added latency (one call at a time, 2 {POOL} workers)", "",
-                  "| measure | p50 ms | p99 ms | goal | met |", "|---|---|---|---|---|"]
-        added50, added99 = pct(remote, .5) - pct(local, .5), pct(remote, .99) - pct(local, .99)
-        lines += [
-            f"| turn -> first chunk, in process | {pct(local, .5):.2f} | "
-            f"{pct(local, .99):.2f} | | |",
-            f"| turn -> first chunk, offloaded | {pct(remote, .5):.2f} | "
-            f"{pct(remote, .99):.2f} | | |",
-            f"| added by offloading | {added50:.2f} | {added99:.2f} | <= 2 / 5 | "
-            f"{'yes' if added50 <= 2 and added99 <= 5 else 'no'} |",
-            f"| barge-in -> worker stream aborted | {pct(aborted, .5):.2f} | "
-            f"{pct(aborted, .99):.2f} | p99 <= 10 | {'yes' if pct(aborted, .99) <= 10 else 'no'} |",
-            f"| barge-in -> provider stream closed | {pct(closed, .5):.2f} | "
-            f"{pct(closed, .99):.2f} | | |", ""]
+            local, _ = turn_to_first_chunk(sim, None, turns1)
+            lines.append(f"| - | turn -> first chunk, in process | {pct(local, .5):.2f} | "
+                         f"{pct(local, .99):.2f} | | |")
+            for pool in POOLS:
+                with workers(redis_server.url, 2, pool), Offloader(redis_server.url) as off:
+                    remote, hops = turn_to_first_chunk(sim, off, turns1)
+                    aborted, closed = barge_in_to_worker(sim, off, rdb, rounds)
+                lines += latency_rows(local, remote, hops, aborted, closed, pool=pool)
+        lines.append("")
         rows = []
+        server_pid = redis_server.pid or 0
         with Simulator(port=0, words_per_second=1000.0, record_limit=None) as sim:
             rows.append(heavy_run(sim, "inprocess", iterations, calls=calls, turns=3,
-                                  window=window))
+                                  window=window, groups={"redis": [server_pid]}))
             for count in (2, 4):
-                with workers(redis_server.url, count):
+                with workers(redis_server.url, count, opts.pool) as started:
                     row = heavy_run(sim, "offload", iterations, calls=calls, turns=3,
-                                    window=window, redis_url=redis_server.url)
+                                    window=window, redis_url=redis_server.url,
+                                    groups={"redis": [server_pid],
+                                            "workers": [p.pid for p in started.processes]})
                     row["mode"] = f"offload, {count} workers"
                     rows.append(row)
         rdb.close()
-    lines += [f"## CPU-heavy turns ({calls} calls x 3 turns in {window:g} s, ~20 ms each)", "",
+    lines += [f"## CPU-heavy turns ({calls} calls x 3 turns in {window:g} s, ~20 ms each; "
+              f"{opts.pool} workers)", "",
               "| agent | turns | lost | p50 turn -> first chunk ms | p99 ms | "
               "dispatch lag p99 ms | queue wait p99 ms |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -285,11 +366,21 @@ def main() -> None:
                      f"{r['p99']:.1f} | {r['lag_p99']:.1f} | {wait} |")
     halved = rows[1]["p99"] <= rows[0]["p99"] / 2
     lines += ["", f"Goal: 2 workers cut the p99 at least in half: {'met' if halved else 'not met'}"
-              f" ({rows[0]['p99']:.1f} -> {rows[1]['p99']:.1f} ms)."]
+              f" ({rows[0]['p99']:.1f} -> {rows[1]['p99']:.1f} ms).", "",
+              f"Cores used during each run (of {os.cpu_count()}):", "",
+              "| agent | " + " | ".join(CORE_COLUMNS) + " | CPU ms per turn: agent, workers |",
+              "|---|" + "---|" * (len(CORE_COLUMNS) + 1)]
+    for r in rows:
+        cells = [f"{r['cores'][c]:.2f}" if c in r["cores"] else "-" for c in CORE_COLUMNS]
+        per_turn = ", ".join(f"{v:.1f}" for v in r["cpu_per_turn"].values())
+        lines.append(f"| {r['mode']} | " + " | ".join(cells) + f" | {per_turn} |")
     report = "\n".join(lines) + "\n"
     print(report)
     if not opts.quick:
-        (HERE / "results" / f"celery-{POOL}.md").write_text(report)
+        (HERE / "results" / "celery.md").write_text(report)
+
+
+CORE_COLUMNS = ("agent", "workers", "redis", "bench (simulator)", "other programs", "machine")
 
 
 if __name__ == "__main__":

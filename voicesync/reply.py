@@ -62,8 +62,9 @@ class AbortableStream:
         """Run callback(stream) once, when the stream is aborted; at once if it already is.
 
         Keep it quick (close an HTTP response, set a flag): voicesync's own aborts run it
-        on the `voicesync-control` thread (in a Celery worker, on the stream's watcher
-        thread), one callback after another. Returns a function that unregisters it.
+        on the `voicesync-control` thread (in a Celery worker, on the process's
+        ``voicesync-abort-listener`` thread), one callback after another. Returns a
+        function that unregisters it.
         """
         with self._lock:
             if not self.aborted.is_set():

@@ -2,7 +2,9 @@
 
 Deploy it like any Celery module, on as many machines as you like:
 
-    VOICESYNC_REDIS_URL=redis://your-redis:6379/0 celery -A replies worker --concurrency 4
+    VOICESYNC_REDIS_URL=redis://your-redis:6379/0 celery -A replies worker --pool threads --concurrency 8
+
+(one such worker process per core; docs/scaling.md says why these flags).
 
 `answer` does CPU-heavy work (it stands in for ranking documents, a local model, a big
 prompt) and then streams its reply; on a barge-in `stream.aborted` wakes it at once.
@@ -48,7 +50,8 @@ def price_quote(text):
 
 @reply_task(app)
 def answer(stream, turn, call):
-    """Runs in a Celery worker: `stream` talks to the caller through the socket process."""
+    """Runs in a Celery worker: `stream` talks to the caller through the socket process, and
+    `call` (a RemoteCall) runs call commands there: say, hangup, forward, send_dtmf..."""
     who = f"worker pid {os.getpid()}"
     started = time.monotonic()
     price = price_quote(turn.text)

@@ -14,7 +14,7 @@ import redis
 from celery import Celery
 from celery.signals import task_prerun
 
-from voicesync.celery import CallInfo, RemoteReplyStream, reply_task
+from voicesync.celery import CallInfo, RemoteCall, RemoteReplyStream, reply_task
 from voicesync.celery.local import URL_ENV
 from voicesync.events import Turn
 
@@ -94,3 +94,21 @@ def llm(stream: RemoteReplyStream, turn: Turn, call: CallInfo, base_url: str) ->
     finally:
         client.close()
     note(stream, f"llm-returned:{time.time():.6f}")
+
+
+@reply_task(app)
+def transfers(stream: RemoteReplyStream, turn: Turn, call: RemoteCall, to: str) -> None:
+    """Speak, then run call commands from the worker: DTMF, a standalone say, a transfer."""
+    stream.write("Putting you through. ")
+    note(stream, f"dtmf:{call.send_dtmf('12#')}")
+    call.say("One moment.")
+    call.forward(to, message="transferring")
+
+
+@reply_task(app)
+def hangs_up_late(stream: RemoteReplyStream, turn: Turn, call: RemoteCall) -> None:
+    """Wait (up to 30 s) for an abort, then try to hang up: a stale reply's command."""
+    stream.write("Goodbye")
+    note(stream, "started")
+    stream.aborted.wait(30)
+    note(stream, f"hangup:{call.hangup()}")

@@ -13,6 +13,7 @@ from helpers import until
 
 import voicesync
 from voicesync.celery import RemoteReplyStream
+from voicesync.celery._listener import listener_for
 from voicesync.celery._wire import ABORT, CallInfo, Payload, ctl_key, entries, frame
 from voicesync.celery.local import RedisServer
 
@@ -26,15 +27,19 @@ def rdb(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture
-def remote(rdb: redis.Redis) -> Iterator[RemoteReplyStream]:
+def open_stream(rdb: redis.Redis) -> RemoteReplyStream:
     turn = voicesync.Turn(name="turn.end", call_id="CA1", raw={}, id=1, message_id="u1",
                           text="hi", confidence=1.0, probability=1.0, latency_ms=0.0,
                           language=None)
-    message_id = f"msg_{uuid.uuid4().hex[:12]}"  # fresh keys: the watcher reads ctl from 0
+    message_id = f"msg_{uuid.uuid4().hex[:12]}"  # fresh keys: the listener reads ctl from 0
     payload = Payload("vs-test", f"vs-test:up:{message_id}", message_id, HEARTBEAT, turn,
                       CallInfo(id="CA1", agent_id="a"))
-    stream = RemoteReplyStream(rdb, payload).open()
+    return RemoteReplyStream(rdb, payload).open()
+
+
+@pytest.fixture
+def remote(rdb: redis.Redis) -> Iterator[RemoteReplyStream]:
+    stream = open_stream(rdb)
     yield stream
     stream.end()
 
@@ -67,7 +72,7 @@ def test_an_abort_from_the_socket_process_sets_aborted_and_runs_the_callbacks(
     abort_from_socket(rdb, remote, "bot.interrupted")
     assert remote.aborted.wait(2.0) and bool(remote.aborted)
     assert remote.abort_reason == "bot.interrupted"
-    assert ran == [f"voicesync-remote-{remote.message_id}"]
+    assert ran == ["voicesync-abort-listener"]
     assert remote.write("late") is False
     late: list[object] = []
     remote.on_abort(late.append)  # already aborted: runs at once, here
@@ -110,6 +115,23 @@ def test_a_busy_task_still_heartbeats(rdb, remote: RemoteReplyStream) -> None:
 def test_a_finished_reply_leaves_only_expiring_keys(rdb, remote: RemoteReplyStream) -> None:
     with remote:
         remote.write("bye")
-    ctl = ctl_key("vs-test", remote.message_id)
-    until(lambda: rdb.exists(ctl), 2.0, "the watcher's wake-up entry")
-    assert 0 < rdb.ttl(ctl) <= 3600
+    assert not rdb.exists(ctl_key("vs-test", remote.message_id))
+    wake = listener_for(rdb, "vs-test").wake_key
+    assert 0 < rdb.ttl(wake) <= 3600
+
+
+def test_one_listener_thread_serves_every_stream_of_the_process(
+        rdb, remote: RemoteReplyStream) -> None:
+    threads = threading.active_count()
+    others = [open_stream(rdb) for _ in range(20)]
+    assert threading.active_count() == threads  # no thread per stream
+    assert {s._listener for s in others} == {remote._listener}
+    abort_from_socket(rdb, others[7], "bot.interrupted")
+    assert others[7].aborted.wait(2.0)
+    # A stream added after the read began is heard too (the wake write restarts it).
+    late = open_stream(rdb)
+    abort_from_socket(rdb, late, "call.ended")
+    assert late.aborted.wait(2.0) and late.abort_reason == "call.ended"
+    assert not any(s.aborted for i, s in enumerate(others) if i != 7) and not remote.aborted
+    for stream in others:
+        stream.end()

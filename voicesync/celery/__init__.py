@@ -32,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("voicesync.celery needs the celery extra: "
                       "pip install 'voicesync[celery]'") from exc
 
+from voicesync.celery._commands import RemoteCall as RemoteCall
 from voicesync.celery._offloader import (
     CLOSED as CLOSED,
     LOST as LOST,
@@ -68,6 +69,7 @@ __all__ = [
     "OffloadError",
     "OffloadUnavailableError",
     "Offloader",
+    "RemoteCall",
     "RemoteReplyStream",
     "reply_task",
 ]

@@ -28,7 +28,9 @@ import redis
 from typing_extensions import Self
 
 from voicesync.call import Call
-from voicesync.celery import _wire
+from voicesync.celery import _commands, _wire
+from voicesync.celery._commands import RemoteCall
+from voicesync.celery._publish import Publisher
 from voicesync.celery._wire import OffloadUnavailableError
 from voicesync.errors import ConfigurationError
 from voicesync.events import Turn
@@ -80,6 +82,7 @@ class Offload:
 @dataclass(eq=False)
 class _Flight:
     offload: Offload
+    call: Call  # where the worker's call commands run
     last_seen: float = field(default_factory=time.monotonic)
     from_worker: bool = False  # the worker aborted it: do not echo the abort back
 
@@ -131,6 +134,7 @@ class Offloader:
                                    "socket_connect_timeout": connect_timeout}
         self._read = redis.Redis.from_url(redis_url, socket_timeout=5.0, **options)
         self._write = redis.Redis.from_url(redis_url, socket_timeout=2.0, **options)
+        self._publisher = Publisher(connect_timeout)
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self._healthy = threading.Event()
@@ -183,6 +187,7 @@ class Offloader:
             self._write.delete(self._up)
         self._read.close()
         self._write.close()
+        self._publisher.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -222,15 +227,14 @@ class Offloader:
         if not self._healthy.is_set():
             return self._unavailable(handle, None, turn=turn, call=call, function=function,
                                      args=args, kwargs=kwargs)
-        flight = _Flight(handle)
+        flight = _Flight(handle, call)
         with self._lock:
             self._flights[stream.message_id] = flight
         forget = stream.on_abort(lambda s: self._aborted(flight))
         payload = _wire.Payload(self.namespace, self._up, stream.message_id, self.heartbeat,
                                 turn, _wire.CallInfo.of(call))
         try:
-            task.apply_async(args=(payload.to_json(), *args), kwargs=kwargs,
-                             task_id=stream.message_id, retry=False)
+            self._publisher.publish(task, (payload.to_json(), *args), kwargs, stream.message_id)
         except Exception as exc:  # kombu's errors vary by transport; all mean "not sent"
             with self._lock:
                 self._flights.pop(stream.message_id, None)
@@ -257,7 +261,8 @@ class Offloader:
                        handle.message_id, exc or "Redis unreachable")
         handle.in_process = True
         with handle.stream as stream:
-            function(stream, turn, _wire.CallInfo.of(call), *args, **kwargs)
+            function(stream, turn, RemoteCall.bind(_wire.CallInfo.of(call), _commands.local(call)),
+                     *args, **kwargs)
         handle._done.set()
         return handle
 
@@ -361,6 +366,8 @@ class Offloader:
         elif kind == _wire.CHUNK:
             if offload.stream.write(text) and offload.first_chunk_at is None:
                 offload.first_chunk_at = time.monotonic()
+        elif kind == _wire.COMMAND:
+            _commands.run(flight.call, text)
         elif kind == _wire.END:
             offload.stream.end()
             with self._lock:

@@ -1,15 +1,15 @@
 """RemoteReplyStream: the worker's end of an offloaded reply, with ReplyStream's API.
 
-Chunks go to the socket process over the relay's up stream; a barge-in (or call end, or a
-deadline the socket process enforces) comes back on the reply's control stream, which a
-``voicesync-remote-*`` thread reads with a blocking XREAD, so `aborted` is set and the
-`on_abort` callbacks run (closing an LLM provider's HTTP stream) within a millisecond or so
-of the socket process aborting, whatever the task's own thread is doing.
+Chunks (and the call commands of `call`) go to the socket process over the relay's up
+stream; a barge-in (or call end, or a deadline the socket process enforces) comes back on
+the reply's control stream, which the worker process's one ``voicesync-abort-listener``
+thread is already blocked reading (`_listener`), so `aborted` is set and the `on_abort`
+callbacks run (closing an LLM provider's HTTP stream) within a millisecond or so of the
+socket process aborting, whatever the task's own thread is doing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -20,7 +20,8 @@ from typing import Any
 import redis
 from typing_extensions import Self
 
-from voicesync.celery import _wire
+from voicesync.celery import _commands, _wire
+from voicesync.celery._listener import listener_for
 from voicesync.errors import ReplyStreamClosedError
 from voicesync.reply import AbortableStream, AbortFlag
 
@@ -34,9 +35,10 @@ class RemoteReplyStream(AbortableStream):
 
     Thread-safety: `write`, `end`, `abort`, `pipe` and `on_abort` may be called from any
     thread of the worker. `aborted` is an Event whose truth value is `is_set()`. The
-    callbacks of a barge-in run on this stream's ``voicesync-remote-*`` thread. Use it as a
-    context manager (the task decorator does): the exit always ends the stream, an
-    exception inside aborts it (``error``) and propagates.
+    callbacks of a barge-in run on the process's ``voicesync-abort-listener`` thread. Use it
+    as a context manager (the task decorator does): the exit always ends the stream, an
+    exception inside aborts it (``error``) and propagates. `call` is the call it answers
+    (a `RemoteCall`: the snapshot plus commands such as ``hangup`` and ``forward``).
     """
 
     def __init__(self, client: redis.Redis, payload: _wire.Payload) -> None:
@@ -46,25 +48,40 @@ class RemoteReplyStream(AbortableStream):
         self.aborted = AbortFlag()
         self._redis = client
         self._up = payload.up
-        self._ctl = _wire.ctl_key(payload.namespace, payload.message_id)
-        self._heartbeat = payload.heartbeat
+        self.control_key = _wire.ctl_key(payload.namespace, payload.message_id)
+        self.heartbeat = payload.heartbeat
+        self.call = _commands.RemoteCall.bind(payload.call, self._command)
         self._lock = threading.Lock()
         self._ended = False
         self._abort_reason: str | None = None
         self._parts: list[str] = []
         self._callbacks: list[RemoteAbortCallback] = []
         self._last_sent = time.monotonic()
-        self._watcher = threading.Thread(
-            target=self._watch, name=f"voicesync-remote-{payload.message_id}", daemon=True)
+        self._listener = listener_for(client, payload.namespace)
 
-    def open(self, *, announced: bool = False) -> Self:
-        """Tell the socket process the work started (unless the caller already did) and
-        begin listening for aborts."""
-        if not announced:
-            with self._lock:
-                self._send(_wire.START)
-        self._watcher.start()
+    def open(self) -> Self:
+        """Begin listening for aborts and tell the socket process the work started, in one
+        round trip. (`reply_task` does the same in the round trip that claims the reply.)"""
+        self.listen()
+        with self._redis.pipeline(transaction=False) as pipe:
+            self._listener.wake_ops(pipe)
+            pipe.xadd(self._up, _wire.frame(self.message_id, _wire.START),  # type: ignore[arg-type]
+                      maxlen=_wire.UP_MAXLEN, approximate=True)
+            pipe.execute()
         return self
+
+    def listen(self) -> None:
+        """Register with the process's abort listener (it reads the control stream from its
+        start, so an abort written before now is not missed)."""
+        self._listener.add(self)
+
+    def forget(self) -> None:
+        """Unregister from the abort listener without ending (a reply not run after all)."""
+        self._listener.remove(self)
+
+    def wake_ops(self, pipe: redis.client.Pipeline) -> None:
+        """Queue on `pipe` the write that makes the listener's read include this stream."""
+        self._listener.wake_ops(pipe)
 
     # ----------------------------------------------------------------- state
 
@@ -103,7 +120,7 @@ class RemoteReplyStream(AbortableStream):
             self._ended = True
             self._callbacks = []
             sent = self._send(_wire.END)
-        self._stop_watcher()
+        self._listener.remove(self)
         return sent
 
     def abort(self, reason: str = "app") -> bool:
@@ -113,7 +130,7 @@ class RemoteReplyStream(AbortableStream):
             if self._ended:
                 return False
             self._send(_wire.ABORT, reason)
-        self._stop_watcher()
+        self._listener.remove(self)
         return self._abort_locally(reason)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -122,7 +139,6 @@ class RemoteReplyStream(AbortableStream):
             self.end()
         else:
             self.abort("error")
-        self._watcher.join(max(1.0, 2 * self._heartbeat))
 
     def __repr__(self) -> str:
         state = "aborted" if self.aborted.is_set() else "ended" if self._ended else "open"
@@ -149,6 +165,7 @@ class RemoteReplyStream(AbortableStream):
             self._abort_reason = reason
             self.aborted.set()
             callbacks, self._callbacks = self._callbacks, []
+        self._listener.remove(self)
         for callback in callbacks:
             try:
                 callback(self)
@@ -156,35 +173,16 @@ class RemoteReplyStream(AbortableStream):
                 logger.exception("on_abort callback of reply %s failed", self.message_id)
         return True
 
-    def _stop_watcher(self) -> None:
-        # Wake the watcher's blocking read so its thread ends now, not a heartbeat later.
-        if self._watcher.is_alive() and threading.current_thread() is not self._watcher:
-            with contextlib.suppress(redis.RedisError), self._redis.pipeline(
-                    transaction=False) as pipe:
-                pipe.xadd(self._ctl, _wire.frame(self.message_id, _wire.DONE))  # type: ignore[arg-type]
-                pipe.expire(self._ctl, _wire.CTL_TTL)
-                pipe.execute()
+    def _command(self, name: str, kwargs: Any) -> bool:
+        """Send one call command behind the chunks so far (RemoteCall's sender)."""
+        with self._lock:
+            if self._ended:
+                return False
+            return self._send(_wire.COMMAND, _commands.encode(name, kwargs))
 
-    def _watch(self) -> None:
-        """The watcher thread: apply aborts from the socket process; heartbeat meanwhile."""
-        last = "0-0"
-        block_ms = max(1, int(self._heartbeat * 1000 / 2))
-        try:
-            while not self._ended:
-                replies = self._redis.xread({self._ctl: last}, block=block_ms)
-                for entry_id, (_, kind, reason) in _wire.entries(replies):
-                    last = entry_id
-                    if kind == _wire.ABORT:
-                        logger.debug("reply %s aborted by the socket process: %s",
-                                     self.message_id, reason)
-                        self._abort_locally(reason)
-                        return
-                    if kind == _wire.DONE:
-                        return
-                with self._lock:
-                    quiet = time.monotonic() - self._last_sent
-                    if not self._ended and quiet >= self._heartbeat / 2:
-                        self._send(_wire.BEAT)
-        except redis.RedisError as exc:
-            logger.warning("reply %s: lost Redis (%s); stopping the reply", self.message_id, exc)
-            self._abort_locally("disconnected")
+    def _beat_if_quiet(self) -> None:
+        """Tell the socket process this worker is alive if nothing went up for half a
+        heartbeat (the listener thread)."""
+        with self._lock:
+            if not self._ended and time.monotonic() - self._last_sent >= self.heartbeat / 2:
+                self._send(_wire.BEAT)

@@ -53,7 +53,9 @@ def reply_task(app: Any, *, redis_url: str | None = None, name: str | None = Non
     one offloaded turn. Import the module in the socket process and the workers alike.
 
     ``stream`` is a `RemoteReplyStream` (write / aborted / on_abort / end / ``with``);
-    ``turn`` is the `voicesync.Turn`; ``call`` a `CallInfo` snapshot. The stream is ended
+    ``turn`` is the `voicesync.Turn`; ``call`` a `RemoteCall`: the `CallInfo` snapshot
+    plus the call's commands (``say``, ``hangup``, ``forward``, ``send_dtmf`` ...), which the
+    socket process runs on the live call. The stream is ended
     when the function returns and aborted (``error``) if it raises.
 
     Args:
@@ -90,15 +92,21 @@ def run_reply(fn: ReplyFunction, client: redis.Redis, payload: _wire.Payload,
     """Claim the reply, check it is still wanted, then run `fn` with a remote stream."""
     message_id = payload.message_id
     holder = f"{socket.gethostname()}:{os.getpid()}"
-    # One round trip: claim, read the control stream, announce the start. START is harmless
-    # when the reply turns out to be a duplicate or superseded: the relay has dropped it.
+    stream = RemoteReplyStream(client, payload)
+    stream.listen()
+    # One round trip: claim, read the control stream, wake the abort listener, announce the
+    # start. START is harmless when the reply turns out to be a duplicate or superseded:
+    # the relay has dropped it.
     with client.pipeline(transaction=False) as pipe:
         pipe.set(_wire.claim_key(payload.namespace, message_id), holder,
                  nx=True, ex=_wire.CLAIM_TTL)
         pipe.xrange(_wire.ctl_key(payload.namespace, message_id), count=1)
+        stream.wake_ops(pipe)
         pipe.xadd(payload.up, _wire.frame(message_id, _wire.START),  # type: ignore[arg-type]
                   maxlen=_wire.UP_MAXLEN, approximate=True)
-        claimed, control, _ = pipe.execute()
+        claimed, control = pipe.execute()[:2]
+    if not claimed or control:
+        stream.forget()
     if not claimed:
         # Redelivered: the worker that claimed it died. Say so now rather than let the
         # socket process wait out its deadline; the reply is never spoken twice.
@@ -111,7 +119,6 @@ def run_reply(fn: ReplyFunction, client: redis.Redis, payload: _wire.Payload,
         logger.info("reply %s was superseded while queued (%s); not starting it",
                     message_id, reason)
         return SUPERSEDED
-    stream = RemoteReplyStream(client, payload).open(announced=True)
     with stream:
-        fn(stream, payload.turn, payload.call, *args, **kwargs)
+        fn(stream, payload.turn, stream.call, *args, **kwargs)
     return ABORTED if stream.aborted.is_set() else ANSWERED

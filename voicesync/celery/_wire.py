@@ -30,8 +30,9 @@ UP_MAXLEN = 100_000  # the up stream is trimmed (approximately) to this many ent
 LOST, UNSTARTED, CLOSED, UNAVAILABLE = (
     "offload.lost", "offload.unstarted", "offload.closed", "offload.unavailable")
 
-# Frame kinds (field "k"); "m" is the reply's message id, "t" the text or abort reason.
-START, BEAT, CHUNK, END, ABORT, DONE = "start", "beat", "chunk", "end", "abort", "done"
+# Frame kinds (field "k"); "m" is the reply's message id, "t" the text, the abort reason or
+# the call command (JSON).
+START, BEAT, CHUNK, END, ABORT, COMMAND = "start", "beat", "chunk", "end", "abort", "cmd"
 
 
 class OffloadError(VoiceSyncError):
@@ -81,7 +82,7 @@ def entries(result: Any) -> Iterator[tuple[str, tuple[str, str, str]]]:
 @dataclass(frozen=True)
 class CallInfo:
     """What a worker knows about the call it answers: a snapshot taken when the turn was
-    handed off. It has no methods that talk to the caller; the reply stream does that."""
+    handed off. A reply task gets it as a `RemoteCall`, which adds the call's commands."""
 
     id: str
     agent_id: str

@@ -97,6 +97,11 @@ class RedisServer:
         finally:
             client.close()
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
     def stop(self, timeout: float = 5.0) -> None:
         if self._process is not None:
             _stop(self._process, timeout)
