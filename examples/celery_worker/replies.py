@@ -2,7 +2,8 @@
 
 Deploy it like any Celery module, on as many machines as you like:
 
-    VOICESYNC_REDIS_URL=redis://your-redis:6379/0 celery -A replies worker --pool threads --concurrency 8
+    VOICESYNC_REDIS_URL=redis://your-redis:6379/0 \
+        celery -A replies worker --pool threads --concurrency 8
 
 (one such worker process per core; docs/scaling.md says why these flags).
 
