@@ -193,8 +193,7 @@ class Reader:
             if debug_enabled(logger):
                 logger.debug("<< %s", redact(text, client._api_key)[:2000])
             was_connected = client._connected.is_set()
-            client._rx_bytes = len(text)  # what lanes charge this frame's events against
-            client._dispatcher.handle(frame, received)
+            client._dispatcher.handle(frame, received, len(text))  # lanes charge its size
             if client._auth_error is not None:
                 raise client._auth_error
             if not was_connected:

@@ -139,3 +139,11 @@ class Subscribable:
     def off(self, name: str, fn: Handler | None = None) -> None:
         """Remove a handler (or every handler of `name`). Any thread."""
         self._listeners.remove(name, fn)
+
+
+def handlers_of(name: str, *owners: Subscribable) -> tuple[Handler, ...]:
+    """The handlers of `name` on each owner (a call, its agent, the client), in order."""
+    found: tuple[Handler, ...] = ()
+    for owner in owners:
+        found += owner._listeners.get(name)
+    return found

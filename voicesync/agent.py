@@ -228,6 +228,17 @@ class Agent(Channels, Dialing, Subscribable):
                     "answer to agent.create")
             self._settled.wait(min(remaining, POLL))
 
+    def _conflict_retry(self, holder_alive: object, retry_after: float | None) -> float | None:
+        """The id is held elsewhere (reader thread): seconds until agent.create is sent
+        again, or None once the retry budget is spent (§2.6)."""
+        now = time.monotonic()
+        with self._lock:
+            if self.conflict is None:
+                self.conflict = ConflictEpisode(started_at=now)
+                logger.warning("agent %s is held by another connection; retrying", self.id)
+            self.conflict.hint(holder_alive, now)
+            return self.conflict.next_delay(retry_after, now)
+
     def _raise_if_conflict(self, *, final: bool = False) -> None:
         """Raise AgentConflictError while another connection holds this id (§2.6).
 

@@ -14,6 +14,7 @@ from typing_extensions import Self
 
 from voicesync import _codec
 from voicesync._backoff import Backoff
+from voicesync._client_ports import ClientPorts
 from voicesync._client_rest import ClientRest
 from voicesync._connection import Reader
 from voicesync._control import Control
@@ -99,18 +100,17 @@ class Client(Subscribable, ClientRest, ClientRecording):
         self._backoff = backoff or Backoff()
         self._lock = threading.RLock()
         self._agents: dict[str, Agent] = {}
-        self._calls_by_id: dict[str, Call] = {}
         self._listeners = Listeners()
         self._reporter = Reporter(logger, lambda: bool(self._listeners.get("error")),
                                   lambda exc: self._emit_client("error", exc))
         self._lanes = Lanes(on_error=self._handler_failed, max_workers=max_handler_threads)
         self._requests = Requests()
-        self._dispatcher = Dispatcher(self)
+        self._ports = ClientPorts(self)  # what the reader and the dispatcher see of it
+        self._dispatcher = Dispatcher(self._ports)
         self._counters = Counters()
         self._transport: Any = None
         self._control = Control()
         self._send_timeout = ping_timeout / 2  # no byte taken this long: the peer is dead
-        self._rx_bytes = 0  # size of the frame the reader is applying
         self._connected = threading.Event()
         self._life = Lifecycle(
             url=self.url, connected=self._connected, lanes=self._lanes, control=self._control,
@@ -228,7 +228,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
             agent = self._agents.pop(agent_id, None)
         if agent is not None:
             for call in agent._pop_all_calls():
-                self._dispatcher._end_call(call, "agent_removed", None, time.monotonic())
+                self._dispatcher.end_call(call, "agent_removed", None, time.monotonic())
             agent._unregistered()
         return agent
 
@@ -240,9 +240,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
 
     def stats(self) -> ClientStats:
         """A snapshot of counters and dispatch lag; any thread."""
-        with self._lock:
-            active = len(self._calls_by_id)
-        return self._counters.snapshot(self._lanes, active)
+        return self._counters.snapshot(self._lanes, self._ports.active_calls())
 
     # ------------------------------------------------------------------ internals: sending
 
@@ -292,7 +290,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
     # ------------------------------------------------------------------ internals: events
 
     def _run(self, lane: str, handlers: tuple[Handler, ...], args: tuple[Any, ...],
-             received_at: float) -> None:
+             received_at: float, size: int = 0) -> None:
         def invoke() -> None:
             for handler in handlers:
                 try:
@@ -300,7 +298,6 @@ class Client(Subscribable, ClientRest, ClientRecording):
                 except Exception as exc:
                     self._handler_failed(exc, lane, describe_handler(handler, args, lane))
 
-        size = self._rx_bytes if self._reader is not None and self._reader.is_current else 0
         if not self._lanes.submit(lane, invoke, received_at=received_at,
                                   size=size) and not self._closed:
             self._drops.dropped(reporting=lane == _CLIENT_LANE)
@@ -322,29 +319,6 @@ class Client(Subscribable, ClientRest, ClientRecording):
 
     # ------------------------------------------------------------------ internals: state
 
-    def _resolve_agent(self, agent_id: str) -> Agent | None:
-        """exact id → the part after the last ':' → slug (docs/protocol.md §2.7)."""
-        agents = self._agents
-        agent = agents.get(agent_id)
-        if agent is None and ":" in agent_id:
-            agent_id = agent_id.rsplit(":", 1)[1]
-            agent = agents.get(agent_id)
-        if agent is None:
-            slug = _codec.slugify(agent_id)
-            agent = next((a for a in list(agents.values()) if a.slug == slug), None)
-        return agent
-
-    def _add_call(self, agent: Agent, call: Call) -> None:
-        with self._lock:
-            self._calls_by_id[call.id] = call
-        agent._add_call(call)
-
-    def _remove_call(self, call: Call) -> None:
-        with self._lock:
-            if self._calls_by_id.get(call.id) is call:
-                del self._calls_by_id[call.id]
-        call.agent._pop_call(call.id)
-
     def _on_connected(self, frame: Mapping[str, Any]) -> None:
         """Reader thread: `connected` arrived; register every agent (§1.3, §1.7)."""
         if self._connected.is_set():
@@ -365,7 +339,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
         for agent in list(self._agents.values()):
             agent._unregistered()
             for call in agent._pop_all_calls():
-                self._dispatcher._end_call(call, reason, None, time.monotonic())
+                self._dispatcher.end_call(call, reason, None, time.monotonic())
         self._requests.fail_all()
         if was_connected:
             if not self._stopping.is_set():
@@ -378,10 +352,6 @@ class Client(Subscribable, ClientRest, ClientRecording):
         transport = self._transport
         if transport is not None:
             transport.shutdown()
-
-    def _auth_failed(self, error: AuthenticationError) -> None:
-        # Not reported here: connect() raises it, or (on a reconnect) _reader_stopped reports it.
-        self._auth_error = error
 
     def _reader_stopped(self, error: VoiceSyncError, *, initial: bool) -> None:
         if not initial:
