@@ -1,5 +1,6 @@
-"""The Client's side of the core's ports: what the dispatcher (`_routing.Host`) and the
-reader (`_connection.Session`) may read and do on a client, and nothing more.
+"""The Client's side of the core's ports: what the dispatcher (`_routing.Host`), the
+reader (`_connection.Session`) and the heartbeat (`_heartbeat.Link`) may read and do on a
+client, and nothing more.
 
 `ClientPorts` is a small adapter a `Client` owns; it also owns the call table (the calls
 by id the dispatcher resolves frames to). It is the one module besides `client.py` that
@@ -14,18 +15,20 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
+from voicesync._control import Control
 from voicesync._listeners import Handler
+from voicesync._port import Port
 
 if TYPE_CHECKING:
     from voicesync.agent import Agent
     from voicesync.call import Call
     from voicesync.client import Client
-    from voicesync.errors import AuthenticationError
+    from voicesync.errors import AuthenticationError, VoiceSyncError
 
 
 class ClientPorts:
-    """Implements `_routing.Host` (and `_connection.Session`) for one Client. Any thread;
-    the call table is guarded by its own lock."""
+    """Implements `_routing.Host`, `_connection.Session` and `_heartbeat.Link` for one
+    Client. Any thread; the call table is guarded by its own lock."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -93,3 +96,100 @@ class ClientPorts:
 
     def answered(self, frame: Mapping[str, Any]) -> None:
         self._client._requests.resolve(frame)
+
+    # ------------------------------------------------------------------ Session, Link
+
+    @property
+    def url(self) -> str:
+        return self._client.url
+
+    @property
+    def api_key(self) -> str | None:
+        return self._client._api_key
+
+    @property
+    def connect_timeout(self) -> float:
+        return self._client.connect_timeout
+
+    @property
+    def reconnect(self) -> bool:
+        return self._client.reconnect
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return self._client.max_frame_bytes
+
+    @property
+    def ping_interval(self) -> float:
+        return self._client.ping_interval
+
+    @property
+    def ping_timeout(self) -> float:
+        return self._client.ping_timeout
+
+    @property
+    def send_timeout(self) -> float:
+        return self._client._send_timeout
+
+    @property
+    def control(self) -> Control:
+        return self._client._control
+
+    def open_port(self) -> Port:
+        client = self._client
+        return client._transport_factory(
+            max_frame_bytes=client.max_frame_bytes, ssl_context=client._ssl_context,
+            send_timeout=client._send_timeout,
+            on_stall=lambda: client._declare_dead("send_timeout"))
+
+    def publish(self, port: Port | None) -> None:
+        self._client._transport = port
+
+    def port(self) -> Port | None:
+        return self._client._transport  # type: ignore[no-any-return]
+
+    def is_connected(self) -> bool:
+        return self._client._connected.is_set()
+
+    def last_rx(self) -> float:
+        return self._client._last_rx
+
+    def declare_dead(self, reason: str) -> None:
+        self._client._declare_dead(reason)
+
+    def dead_reason(self) -> str | None:
+        return self._client._dead_reason
+
+    def refusal(self) -> AuthenticationError | None:
+        return self._client._auth_error
+
+    def sent(self, text: str) -> None:
+        recorder = self._client._recorder
+        if recorder is not None:
+            recorder.sent(text)
+
+    def received(self, text: str, at: float) -> None:
+        client = self._client
+        client._last_rx = at
+        client._counters.add("frames_received")
+        recorder = client._recorder
+        if recorder is not None:
+            recorder.received(text)
+
+    def count(self, name: str) -> None:
+        self._client._counters.add(name)
+
+    def apply(self, frame: dict[str, Any], received_at: float, size: int) -> None:
+        self._client._dispatcher.handle(frame, received_at, size)
+
+    def dropped(self, reason: str, *, was_connected: bool) -> None:
+        self._client._on_disconnected(reason, was_connected=was_connected)
+
+    def gave_up(self, error: VoiceSyncError, *, initial: bool) -> None:
+        self._client._reader_stopped(error, initial=initial)
+
+    def backoff(self, attempt: int) -> float:
+        return self._client._backoff.delay(attempt)
+
+    def reconnecting(self, attempt: int, delay: float) -> None:
+        self._client._emit_client("reconnecting", attempt, delay)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from voicesync._outbox import never_wait
+from voicesync._port import Port
 
 logger = logging.getLogger(__name__)
 
@@ -22,18 +23,22 @@ STALL = 0.5
 
 
 class Link(Protocol):
-    """What the heartbeat reads and does on a connection (a `Client` is one): a narrow
-    seam, so the heartbeat can be driven without a client and imports none."""
+    """What the heartbeat reads and does on a connection (a `Client`'s `ClientPorts` is
+    one): a narrow seam, so the heartbeat can be driven without a client and imports none."""
 
-    ping_interval: float
-    ping_timeout: float
-    _connected: threading.Event
-    _transport: Any  # the Port in use, None between connections
-    _last_rx: float  # time.monotonic() of the last frame received
-    _send_timeout: float
-
-    def _send(self, frame: Mapping[str, Any]) -> bool: ...
-    def _declare_dead(self, reason: str) -> None: ...
+    @property
+    def ping_interval(self) -> float: ...
+    @property
+    def ping_timeout(self) -> float: ...
+    @property
+    def send_timeout(self) -> float: ...
+    def is_connected(self) -> bool: ...
+    def port(self) -> Port | None:
+        """The transport in use, None between connections."""
+    def last_rx(self) -> float:
+        """time.monotonic() of the last frame received."""
+    def send(self, frame: Mapping[str, Any]) -> bool: ...
+    def declare_dead(self, reason: str) -> None: ...
 
 
 class Heartbeat:
@@ -87,7 +92,7 @@ class Heartbeat:
                     fn()
                 except Exception:
                     logger.exception("timer failed")
-            wait = self._beat(now) if client._connected.is_set() else client.ping_interval
+            wait = self._beat(now) if client.is_connected() else client.ping_interval
             with self._wake:
                 if self._timers:
                     wait = min(wait, self._timers[0][0] - time.monotonic())
@@ -108,21 +113,21 @@ class Heartbeat:
             if now - self._resumed > client.ping_timeout:
                 self._resumed = now
             self._ping(now)
-        transport = client._transport
+        transport = client.port()
         if transport is not None and transport.stalled(now, self._resumed):
             return client.ping_interval  # declared dead: the reader redials
-        silent = now - max(client._last_rx, self._resumed)
+        silent = now - max(client.last_rx(), self._resumed)
         if silent > client.ping_timeout:
             logger.warning("no frame from the server for %.1f s; reconnecting", silent)
-            client._declare_dead("ping_timeout")
+            client.declare_dead("ping_timeout")
             return client.ping_interval
         if now - self._last_ping >= client.ping_interval:
             self._ping(now)
         next_ping = self._last_ping + client.ping_interval - now
-        deadline = max(client._last_rx, self._resumed) + client.ping_timeout - now
+        deadline = max(client.last_rx(), self._resumed) + client.ping_timeout - now
         # Look at least twice per send_timeout, so a stalled writer is caught in time.
-        return max(0.001, min(next_ping, deadline + 0.001, client._send_timeout / 2))
+        return max(0.001, min(next_ping, deadline + 0.001, client.send_timeout / 2))
 
     def _ping(self, now: float) -> None:
         self._last_ping = now
-        self._client._send({"event": "ping"})
+        self._client.send({"event": "ping"})

@@ -114,8 +114,8 @@ class Client(Subscribable, ClientRest, ClientRecording):
         self._connected = threading.Event()
         self._life = Lifecycle(
             url=self.url, connected=self._connected, lanes=self._lanes, control=self._control,
-            make_reader=lambda first_dial: Reader(self, first_timeout=first_dial),
-            make_heartbeat=lambda: Heartbeat(self),
+            make_reader=lambda first_dial: Reader(self._ports, first_timeout=first_dial),
+            make_heartbeat=lambda: Heartbeat(self._ports),
             end_locally=lambda: self._on_disconnected(
                 "client_disconnect", was_connected=self._connected.is_set()))
         self._auth_error: AuthenticationError | None = None
