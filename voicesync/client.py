@@ -127,12 +127,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
 
     # ------------------------------------------------------------------ lifecycle
 
-    # The lifecycle's state, read by the other internals.
-    _reader = property(lambda self: self._life.reader)
-    _heartbeat = property(lambda self: self._life.heartbeat)
-    _stopping = property(lambda self: self._life.stopping)
-    _finished = property(lambda self: self._life.finished)
-    _closed = property(lambda self: self._life.closed)
+    _reader = property(lambda self: self._life.reader)  # the tests' view of the lifecycle
 
     @property
     def connected(self) -> bool:
@@ -171,12 +166,12 @@ class Client(Subscribable, ClientRest, ClientRecording):
         displacement), if any. Main thread or any other.
         """
         try:
-            while not self._finished.wait(0.5):
+            while not self._life.finished.wait(0.5):
                 pass
         except KeyboardInterrupt:
             logger.info("interrupted; closing")
         finally:
-            by_user = self._closed  # read before our own close() below sets it
+            by_user = self._life.closed  # read before our own close() below sets it
             self.close()
         reader = self._reader
         if reader is not None and reader.final_error is not None and not by_user:
@@ -261,17 +256,15 @@ class Client(Subscribable, ClientRest, ClientRecording):
             logger.debug(">> %s", redact(text, self._api_key)[:2000])
         if self._recorder is not None:
             self._recorder.sent(text)
-        self._count("frames_sent")
+        self._counters.add("frames_sent")
         return True
 
+    # Agents and calls have no port of their own yet: these two are what they use.
     def _require_connection(self, what: str) -> None:
         self._life.require(what)
 
     def _link_state(self) -> str:
         return self._life.state(self._last_rx)
-
-    def _count(self, name: str) -> None:
-        self._counters.add(name)
 
     def _register(self, agent: Agent) -> None:
         if self._connected.is_set():
@@ -299,7 +292,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
                     self._handler_failed(exc, lane, describe_handler(handler, args, lane))
 
         if not self._lanes.submit(lane, invoke, received_at=received_at,
-                                  size=size) and not self._closed:
+                                  size=size) and not self._life.closed:
             self._drops.dropped(reporting=lane == _CLIENT_LANE)
 
     def _emit_client(self, name: str, *args: Any) -> None:
@@ -313,7 +306,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
 
     def _handler_failed(self, exc: BaseException, lane: str, where: str | None = None) -> None:
         """User code raised on a voicesync thread (lanes, `_run`, `llm.before`)."""
-        self._count("handler_errors")
+        self._counters.add("handler_errors")
         self._reporter.handler_failed(exc, where or f"a handler ({lane})", lane,
                                       deliver=lane != _CLIENT_LANE)
 
@@ -333,7 +326,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
 
     def _on_disconnected(self, reason: str, *, was_connected: bool) -> None:
         """Reader thread (or close()): end calls locally, abort streams, re-arm agents."""
-        if self._stopping.is_set():
+        if self._life.stopping.is_set():
             reason = "client_disconnect"
         self._connected.clear()
         for agent in list(self._agents.values()):
@@ -342,8 +335,8 @@ class Client(Subscribable, ClientRest, ClientRecording):
                 self._dispatcher.end_call(call, reason, None, time.monotonic())
         self._requests.fail_all()
         if was_connected:
-            if not self._stopping.is_set():
-                self._count("reconnects")
+            if not self._life.stopping.is_set():
+                self._counters.add("reconnects")
             logger.info("disconnected: %s", reason)
             self._emit_client("disconnected", reason)
 
@@ -356,7 +349,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
     def _reader_stopped(self, error: VoiceSyncError, *, initial: bool) -> None:
         if not initial:
             self._report(error, loud=True)
-        self._finished.set()
+        self._life.finished.set()
 
     def _request(self, call: Call, event: str, response: str, timeout: float,
                  payload: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -365,5 +358,5 @@ class Client(Subscribable, ClientRest, ClientRecording):
                                   payload=payload, link_state=self._link_state)
 
     def __repr__(self) -> str:
-        state = "connected" if self.connected else "closed" if self._closed else "disconnected"
+        state = "connected" if self.connected else "closed" if self._life.closed else "disconnected"
         return f"<Client {self.url} {state} agents={len(self._agents)} api_key=***>"
