@@ -62,6 +62,7 @@ class Agent(Channels, Dialing, Subscribable):
     turn_event: ClassVar[str] = "turn.end"
     tools: ClassVar[Iterable[Any]] = ()
     history_store: HistoryStore | None = None
+    _client_type: ClassVar[type[Client]]  # set by voicesync.client (importing it: a cycle)
 
     def __init__(
         self, id: str | None = None, *, client: Client | None = None,
@@ -162,9 +163,7 @@ class Agent(Channels, Dialing, Subscribable):
         Uses `client`, the client this agent was added to, or a new Client configured
         from the environment. Blocks the calling thread.
         """
-        from voicesync.client import Client
-
-        target = client or self._client or Client()
+        target = client or self._client or self._client_type()
         if self._client is None:
             target.add_agent(self)
         with target:

@@ -360,3 +360,6 @@ class Client(Subscribable, ClientRest, ClientRecording):
     def __repr__(self) -> str:
         state = "connected" if self.connected else "closed" if self._life.closed else "disconnected"
         return f"<Client {self.url} {state} agents={len(self._agents)} api_key=***>"
+
+
+Agent._client_type = Client  # for Agent.run() without a client
