@@ -92,7 +92,7 @@ class ClientPorts:
         self._client._auth_error = error
 
     def register_later(self, agent: Agent, delay: float) -> None:
-        self._client._schedule(delay, lambda: self._client._register(agent))
+        self._client._timers.schedule(delay, lambda: self._client._register(agent))
 
     def answered(self, frame: Mapping[str, Any]) -> None:
         self._client._requests.resolve(frame)

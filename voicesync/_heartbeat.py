@@ -1,13 +1,15 @@
-"""The `voicesync-heartbeat` thread: client pings, silent-peer detection, and timers."""
+"""The `voicesync-heartbeat` thread: client pings and silent-peer detection.
+
+Timers live in `_timer.py`; the heartbeat keeps its own thread so that no timer callback
+(a slow history store) can delay a ping or the judgment of a silent server.
+"""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from voicesync._outbox import never_wait
@@ -43,15 +45,12 @@ class Link(Protocol):
 
 class Heartbeat:
     """Pings every `ping_interval` while connected; a peer silent for `ping_timeout`
-    is declared dead and its socket shut down, so the reader redials. It also runs
-    one-shot timers (registration-conflict retries). Never runs user code.
+    is declared dead and its socket shut down, so the reader redials. Never runs user code.
     """
 
     def __init__(self, client: Link) -> None:
         self._client = client
         self._wake = threading.Condition()
-        self._timers: list[tuple[float, int, Callable[[], object]]] = []
-        self._order = itertools.count()
         self._stop = False
         self._last_ping = 0.0
         self._due = 0.0  # when the current wait should end; lateness reveals a stall
@@ -62,16 +61,9 @@ class Heartbeat:
     def start(self) -> None:
         self._thread.start()
 
-    def schedule(self, delay: float, fn: Callable[[], object]) -> None:
-        """Run fn on the heartbeat thread after `delay` seconds (any thread may call)."""
-        with self._wake:
-            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), fn))
-            self._wake.notify()
-
     def stop(self, timeout: float) -> None:
         with self._wake:
             self._stop = True
-            self._timers.clear()
             self._wake.notify()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -81,21 +73,11 @@ class Heartbeat:
         never_wait()  # a full outbox skips a ping rather than blocking the heartbeat
         while True:
             now = time.monotonic()
-            due: list[Callable[[], object]] = []
             with self._wake:
                 if self._stop:
                     return
-                while self._timers and self._timers[0][0] <= now:
-                    due.append(heapq.heappop(self._timers)[2])
-            for fn in due:
-                try:
-                    fn()
-                except Exception:
-                    logger.exception("timer failed")
             wait = self._beat(now) if client.is_connected() else client.ping_interval
             with self._wake:
-                if self._timers:
-                    wait = min(wait, self._timers[0][0] - time.monotonic())
                 if not self._stop:
                     self._due = time.monotonic() + max(wait, 0.001)
                     self._wake.wait(max(wait, 0.001))

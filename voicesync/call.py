@@ -85,7 +85,8 @@ class Call(CallState, CallCommands, Subscribable):
         self._user_turn: int | None = None  # turn_id of the newest user.message
         self._continued_turn: int | None = None  # a continuation of that turn is under way
         self._seen: set[tuple[str, str]] = set()
-        self.history = History(call_id, agent_id=agent.id, store=agent.history_store)
+        self.history = History(call_id, agent_id=agent.id, store=agent.history_store,
+                               timers=self._client._timers)
 
     # ------------------------------------------------------------------ snapshots
 

@@ -6,7 +6,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -30,6 +30,7 @@ from voicesync._recording import ClientRecording
 from voicesync._report import Reporter, describe_handler
 from voicesync._requests import Requests
 from voicesync._stats import ClientStats, Counters, DropReports
+from voicesync._timer import Timers
 from voicesync._transport import Transport
 from voicesync.agent import Agent
 from voicesync.call import Call
@@ -110,10 +111,12 @@ class Client(Subscribable, ClientRest, ClientRecording):
         self._counters = Counters()
         self._transport: Any = None
         self._control = Control()
+        self._timers = Timers()  # conflict retries, drop reports, its calls' history saves
         self._send_timeout = ping_timeout / 2  # no byte taken this long: the peer is dead
         self._connected = threading.Event()
         self._life = Lifecycle(
             url=self.url, connected=self._connected, lanes=self._lanes, control=self._control,
+            timers=self._timers,
             make_reader=lambda first_dial: Reader(self._ports, first_timeout=first_dial),
             make_heartbeat=lambda: Heartbeat(self._ports),
             end_locally=lambda: self._on_disconnected(
@@ -122,8 +125,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
         self._dead_reason: str | None = None
         self._last_rx = time.monotonic()
         self._drops = DropReports(
-            self._lanes, lambda delay, fn: self._schedule(delay, fn, or_now=True),
-            self._report)
+            self._lanes, self._timers.schedule, self._report)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -269,16 +271,6 @@ class Client(Subscribable, ClientRest, ClientRecording):
     def _register(self, agent: Agent) -> None:
         if self._connected.is_set():
             self._send(agent.create_frame())
-
-    def _schedule(self, delay: float, fn: Callable[[], object], *,
-                  or_now: bool = False) -> None:
-        """Run fn on the heartbeat thread after `delay` s (with no heartbeat: at once if
-        `or_now`, else never)."""
-        heartbeat = self._life.heartbeat
-        if heartbeat is not None:
-            heartbeat.schedule(delay, fn)
-        elif or_now:
-            fn()
 
     # ------------------------------------------------------------------ internals: events
 
