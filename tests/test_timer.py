@@ -65,11 +65,7 @@ def test_stop_runs_what_is_due_drops_the_rest_and_later_work_runs_at_once() -> N
     assert ran == ["due"] and not timers.alive
     timers.schedule(30.0, lambda: ran.append(threading.current_thread().name))
     assert ran == ["due", threading.current_thread().name]  # stopped: runs here, now
-    timers.restart()
-    timers.schedule(0.0, lambda: ran.append(threading.current_thread().name))
-    until(lambda: len(ran) == 3, 2.0, "work after restart()")
-    assert ran[2] == "voicesync-timer"
-    timers.stop(2.0)
+    assert not timers.alive
 
 
 def test_a_clients_history_saves_run_on_its_timer_and_close_ends_it(sim: Any) -> None:

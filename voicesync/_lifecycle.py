@@ -84,7 +84,6 @@ class Lifecycle:
             if reader is None or not reader.alive:
                 self.finished.clear()
                 self._control.restart()
-                self._timers.restart()
                 reader = self.reader = self._make_reader(first_dial)
                 if self.heartbeat is None:
                     self.heartbeat = self._make_heartbeat()

@@ -61,11 +61,6 @@ class Timers:
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, timeout))
 
-    def restart(self) -> None:
-        """Accept work again after `stop()` (a new connect() on the same client)."""
-        with self._cond:
-            self._stopped = False
-
     @property
     def alive(self) -> bool:
         thread = self._thread
