@@ -35,11 +35,13 @@ class StubHost:
         self.connects: list[Mapping[str, Any]] = []
         self.runs: list[tuple[str, int]] = []
         self.broken = False
+        self.agents: dict[str, Agent] = {}
+        self.handled: set[str] = set()
 
     def agent(self, agent_id: str) -> Agent | None:
         if self.broken:
             raise RuntimeError("host failure")
-        return None
+        return self.agents.get(agent_id)
 
     def call(self, call_id: str) -> Call | None:
         return None
@@ -48,7 +50,7 @@ class StubHost:
     def remove_call(self, call: Call) -> None: ...
 
     def handlers(self, name: str) -> tuple[Any, ...]:
-        return ()
+        return (print,) if name in self.handled else ()
 
     def run(self, lane: str, handlers: tuple[Any, ...], args: tuple[Any, ...],
             received_at: float, size: int = 0) -> None:
@@ -96,6 +98,18 @@ def test_a_failing_host_is_reported_and_the_dispatcher_never_raises() -> None:
     Dispatcher(host).handle({"event": "agent.created", "agent_id": "a"}, 0.0)
     (error, logged), = host.reports
     assert isinstance(error, VoiceSyncError) and "host failure" in str(error) and logged
+
+
+def test_lanes_are_charged_the_size_of_the_frame_being_applied_and_nothing_else() -> None:
+    host = StubHost()
+    agent = host.agents["desk"] = Agent("desk")
+    host.handled.add("channel.added")
+    dispatcher = Dispatcher(host)
+    dispatcher.handle({"event": "channel.added", "agent_id": "desk"}, 0.0, 321)
+    # After the frame (the reader ending calls on a drop) or on another thread (close(),
+    # remove_agent()), events are not charged a frame's size.
+    dispatcher._emit_agent(agent, "channel.added", (), 0.0)
+    assert host.runs == [("desk", 321), ("desk", 0)]
 
 
 class StubSession:

@@ -87,12 +87,14 @@ class Dispatcher(TurnFrames):
         """Apply one frame (`size` bytes on the wire, charged to the lanes its events go
         to). Never raises: a failure is logged and the frame skipped."""
         name = frame["event"]
-        self._size = size
+        self._applying.size = size
         try:
             self._table.get(name, self._generic)(frame, received_at)
         except Exception as exc:
             self._host.report(VoiceSyncError(
                 f"could not handle a {name!r} frame: {exc!r}"), log=True)
+        finally:
+            self._applying.size = 0
 
     # ------------------------------------------------------------------ connection
 
@@ -245,7 +247,7 @@ class Dispatcher(TurnFrames):
         handlers = (*handlers_of("call.ringing", agent), *self._host.handlers("call.ringing"))
         if handlers:
             self._host.run(ringing.call_id or agent.id, handlers, (ringing,), received_at,
-                           self._size)
+                           self._size())
 
     def _call_error(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
@@ -275,7 +277,7 @@ class Dispatcher(TurnFrames):
                 # A chat session has no Call yet; its tools must still answer (§5.7).
                 if first_chat_round(call_id, msg_id):
                     self._host.run(call_id, (run_chat_tool_calls,),
-                                   (_codec.event(frame), agent), received_at, self._size)
+                                   (_codec.event(frame), agent), received_at, self._size())
                 return
             logger.warning("llm.tool_call %s for unknown call %s", msg_id, call_id)
             return

@@ -8,6 +8,7 @@ out of it (`_turn_frames.py`). Reader thread only.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -53,7 +54,13 @@ class Routing:
 
     def __init__(self, host: Host) -> None:
         self._host = host
-        self._size = 0  # bytes of the frame being applied
+        # Bytes of the frame this thread is applying (the reader's; 0 elsewhere, e.g. calls
+        # ended by close() or remove_agent()): what lanes charge the events it produces.
+        self._applying = threading.local()
+
+    def _size(self) -> int:
+        size: int = getattr(self._applying, "size", 0)
+        return size
 
     def _agent(self, frame: Mapping[str, Any]) -> Agent | None:
         value = frame.get("agent_id")
@@ -80,7 +87,7 @@ class Routing:
         if payload is not None and payload.name in ("turn.end", "eager.turn", "user.message"):
             reply_to = getattr(payload, "message_id", reply_to)
         self._host.run(call.id, bind(call.id, reply_to, handlers), args, received_at,
-                       self._size)
+                       self._size())
 
     def _emit_agent(self, agent: Agent, name: str, args: tuple[Any, ...],
                     received_at: float, call: Call | None = None) -> None:
@@ -88,4 +95,4 @@ class Routing:
         if handlers and call is not None:
             self._run_for(call, handlers, args, received_at)
         elif handlers:
-            self._host.run(agent.id, handlers, args, received_at, self._size)
+            self._host.run(agent.id, handlers, args, received_at, self._size())
