@@ -143,7 +143,9 @@ class Subscribable:
 
 def handlers_of(name: str, *owners: Subscribable) -> tuple[Handler, ...]:
     """The handlers of `name` on each owner (a call, its agent, the client), in order."""
-    found: tuple[Handler, ...] = ()
+    found = _EMPTY
     for owner in owners:
-        found += owner._listeners.get(name)
+        more = owner._listeners.get(name)
+        if more:  # most events have no handler at most levels: no tuple is built
+            found = found + more if found else more
     return found

@@ -74,7 +74,7 @@ class Routing:
     def _emit(self, call: Call, name: str, frame: Frame, received_at: float,
               event: Any = None) -> None:
         """Queue `name` handlers of the call, its agent and the client on the call's lane."""
-        handlers = (*handlers_of(name, call, call.agent), *self._host.handlers(name))
+        handlers = handlers_of(name, call, call.agent) + self._host.handlers(name)
         if handlers:
             payload = event if event is not None else _codec.event(frame)
             self._run_for(call, handlers, (payload, call), received_at, payload)
@@ -91,7 +91,7 @@ class Routing:
 
     def _emit_agent(self, agent: Agent, name: str, args: tuple[Any, ...],
                     received_at: float, call: Call | None = None) -> None:
-        handlers = (*handlers_of(name, agent), *self._host.handlers(name))
+        handlers = handlers_of(name, agent) + self._host.handlers(name)
         if handlers and call is not None:
             self._run_for(call, handlers, args, received_at)
         elif handlers:
