@@ -3,9 +3,9 @@ reader (`_connection.Session`) and the heartbeat (`_heartbeat.Link`) may read an
 client, and nothing more.
 
 `ClientPorts` is a small adapter a `Client` owns; it also owns the call table (the calls
-by id the dispatcher resolves frames to). It is the one module besides `client.py` that
-touches the Client's private state, so the dispatcher and the reader import no Client and
-can be driven by any object with the same methods.
+by id the dispatcher resolves frames to). The Client's private state the core's threads
+need is read here and nowhere else in their code, so the dispatcher, the reader and the
+heartbeat import no Client and can be driven by any object with the same methods.
 """
 
 from __future__ import annotations
