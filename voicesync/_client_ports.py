@@ -73,7 +73,7 @@ class ClientPorts:
 
     def run(self, lane: str, handlers: tuple[Handler, ...], args: tuple[Any, ...],
             received_at: float, size: int = 0) -> None:
-        self._client._run(lane, handlers, args, received_at, size)
+        self._client._run(lane, handlers, args, received_at, size=size)
 
     def send(self, frame: Mapping[str, Any]) -> bool:
         return self._client._send(frame)

@@ -275,7 +275,7 @@ class Client(Subscribable, ClientRest, ClientRecording):
     # ------------------------------------------------------------------ internals: events
 
     def _run(self, lane: str, handlers: tuple[Handler, ...], args: tuple[Any, ...],
-             received_at: float, size: int = 0) -> None:
+             received_at: float, *, size: int = 0) -> None:
         def invoke() -> None:
             for handler in handlers:
                 try:
