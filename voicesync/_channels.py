@@ -147,3 +147,21 @@ class Channels:
         """Channel keys: phone numbers, ``"webrtc"``, ``"chat"``, WhatsApp number ids."""
         with self._lock:
             return list(self._channels)
+
+    # ------------------------------------------------------------------ human takeover
+
+    def pause(self, *, session_id: str | None = None, contact: str | None = None) -> bool:
+        """Human takeover: stop AI replies for a session, a contact, or (neither) all."""
+        return self._send(_codec.command("session.pause", agent_id=self.wire_id,
+                                         session_id=session_id, contact=contact))
+
+    def resume(self, *, session_id: str | None = None, contact: str | None = None) -> bool:
+        """Hand a paused session (or contact, or everything) back to the AI."""
+        return self._send(_codec.command("session.resume", agent_id=self.wire_id,
+                                         session_id=session_id, contact=contact))
+
+    def send_message(self, text: str, *, session_id: str | None = None,
+                     contact: str | None = None) -> bool:
+        """Send a message as a human operator (``session.send``)."""
+        return self._send(_codec.command("session.send", agent_id=self.wire_id,
+                                         session_id=session_id, contact=contact, text=text))

@@ -8,16 +8,14 @@ from typing import TYPE_CHECKING, Any
 from voicesync.rest import Channel, Rest, Scope, Token
 
 if TYPE_CHECKING:
-    from voicesync.agent import Agent
+    from voicesync._client_ports import ClientPorts
 
 
 class ClientRest:
     """Mixed into `Client`; every method may be called from any thread."""
 
     _rest: Rest
-
-    if TYPE_CHECKING:
-        def _resolve_agent(self, agent_id: str) -> Agent | None: ...
+    _ports: ClientPorts
 
     @property
     def rest(self) -> Rest:
@@ -37,7 +35,7 @@ class ClientRest:
         """
         ids = [agent_id] if isinstance(agent_id, str) else list(agent_id)
         for wire_id in ids:
-            local = self._resolve_agent(wire_id)
+            local = self._ports.agent(wire_id)
             if local is not None:
                 local.wait_ready(timeout)
         return self._rest._with_timeout(timeout).create_token(

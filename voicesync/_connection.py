@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from voicesync import _codec, _control
+from voicesync._control import Control
 from voicesync._log import debug_enabled, redact, redact_error
 from voicesync._outbox import never_wait
 from voicesync._port import Port
@@ -22,11 +23,47 @@ from voicesync.errors import (
     VoiceSyncError,
 )
 
-if TYPE_CHECKING:
-    from voicesync.client import Client
-
 logger = logging.getLogger(__name__)
 _DISPLACED_CODE = 4001
+
+
+class Session(Protocol):
+    """What the reader reads and does on its client: a narrow seam (a `Client`'s
+    `ClientPorts` is one), so the reader can be driven without a client and imports none."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def api_key(self) -> str | None: ...  # for the greeting, and to redact it from what arrives
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def reconnect(self) -> bool: ...
+    @property
+    def max_frame_bytes(self) -> int: ...
+    @property
+    def control(self) -> Control: ...
+    def open_port(self) -> Port:
+        """A new, unopened transport; a send stall on it declares the connection dead."""
+    def publish(self, port: Port | None) -> None:
+        """The transport senders use from now on (None between connections)."""
+    def port(self) -> Port | None: ...
+    def is_connected(self) -> bool: ...
+    def dead_reason(self) -> str | None:
+        """Why the heartbeat or a send stall declared the connection dead, if it did."""
+    def refusal(self) -> AuthenticationError | None:
+        """The AuthenticationError of a refused key, once the dispatcher saw it."""
+    def sent(self, text: str) -> None:
+        """A frame went out on the socket (the greeting; the outbox reports the rest)."""
+    def received(self, text: str, at: float) -> None:
+        """A frame arrived (redacted): liveness, counters, the recording."""
+    def count(self, name: str) -> None: ...
+    def apply(self, frame: dict[str, Any], received_at: float, size: int) -> None: ...
+    def dropped(self, reason: str, *, was_connected: bool) -> None:
+        """The connection ended: end calls locally, tell the app."""
+    def gave_up(self, error: VoiceSyncError, *, initial: bool) -> None: ...
+    def backoff(self, attempt: int) -> float: ...
+    def reconnecting(self, attempt: int, delay: float) -> None: ...
 
 
 class Reader:
@@ -39,8 +76,8 @@ class Reader:
     to the waiting `connect()` instead of being retried.
     """
 
-    def __init__(self, client: Client, first_timeout: float) -> None:
-        self._client = client
+    def __init__(self, session: Session, first_timeout: float) -> None:
+        self._host = session
         self._first_timeout = first_timeout  # connect(timeout=...) bounds the first dial
         self._thread = threading.Thread(target=self._run, name="voicesync-reader", daemon=True)
         self.stopping = threading.Event()  # this reader's own: a later connect() gets a new one
@@ -53,7 +90,7 @@ class Reader:
     def stop(self) -> None:
         """Stop redialling and break the current attempt or connection. Any thread."""
         self.stopping.set()
-        transport = self._client._transport
+        transport = self._host.port()
         if transport is not None:
             transport.close()
 
@@ -72,43 +109,40 @@ class Reader:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        client = self._client
-        _control.bind(client._control)  # aborts applied here finish on the control thread
+        host = self._host
+        _control.bind(host.control)  # aborts applied here finish on the control thread
         never_wait()  # a full outbox refuses the reader's frames rather than blocking it
         attempt = 0
         ever_connected = False
         timeout = self._first_timeout
         while not self.stopping.is_set():
-            transport = client._transport_factory(
-                max_frame_bytes=client.max_frame_bytes, ssl_context=client._ssl_context,
-                send_timeout=client._send_timeout,
-                on_stall=lambda: client._declare_dead("send_timeout"))
+            transport = host.open_port()
             error = self._session(transport, timeout)
-            timeout = client.connect_timeout
+            timeout = host.connect_timeout
             if error is not None:  # close reasons and server texts may echo the key
-                redact_error(error, client._api_key)
-            connected_this_time = client._connected.is_set()
+                redact_error(error, host.api_key)
+            connected_this_time = host.is_connected()
             ever_connected = ever_connected or connected_this_time
             if connected_this_time:
                 attempt = 0
-            reason = _reason(error, client._dead_reason)
-            client._on_disconnected(reason, was_connected=connected_this_time)
+            reason = _reason(error, host.dead_reason())
+            host.dropped(reason, was_connected=connected_this_time)
             transport.close()
             transport.release()
             if self.stopping.is_set():
                 return
             give_up = self._fatal(error, reason)
-            if give_up is not None or not ever_connected or not client.reconnect:
+            if give_up is not None or not ever_connected or not host.reconnect:
                 self.final_error = give_up or error or ConnectionClosedError(
                     f"connection closed ({reason})", reason=reason)
-                client._reader_stopped(self.final_error, initial=not ever_connected)
+                host.gave_up(self.final_error, initial=not ever_connected)
                 return
-            delay = client._backoff.delay(attempt)
+            delay = host.backoff(attempt)
             attempt += 1
             logger.info("connection lost (%s); reconnecting in %.2f s", reason, delay)
             if self.stopping.wait(delay):
                 return
-            client._emit_client("reconnecting", attempt, delay)
+            host.reconnecting(attempt, delay)
 
     def _fatal(self, error: VoiceSyncError | None, reason: str) -> VoiceSyncError | None:
         if isinstance(error, AuthenticationError):
@@ -121,28 +155,27 @@ class Reader:
 
     def _session(self, transport: Port, timeout: float) -> VoiceSyncError | None:
         """One connection, start to end; returns what ended it (None: closed by us)."""
-        client = self._client
+        host = self._host
         deadline = time.monotonic() + timeout
-        client._transport = transport  # published first: close() can break a hung open()
+        host.publish(transport)  # published first: close() can break a hung open()
         try:
             if self.stopping.is_set():  # stop() ran before the transport was published
                 return None
-            transport.open(client.url, timeout)
+            transport.open(host.url, timeout)
             if self.stopping.is_set():
                 return None
             transport.set_timeout(max(0.001, deadline - time.monotonic()))
-            greeting = _codec.dumps({"event": "connect", "api_key": client._api_key})
+            greeting = _codec.dumps({"event": "connect", "api_key": host.api_key})
             transport.greet(greeting)
-            if client._recorder is not None:
-                client._recorder.sent(greeting)  # redacted on the recorder's thread
+            host.sent(greeting)  # a recording redacts it on its own thread
             self._read(transport, deadline, timeout)
         except AuthenticationError as exc:
             return exc
         except ConnectionClosedError as exc:
-            if exc.code == CLOSE_POLICY and not client._connected.is_set():
+            if exc.code == CLOSE_POLICY and not host.is_connected():
                 return AuthenticationError(
                     f"the platform closed the connection with 1008 ({exc.reason}); "
-                    "check PINECALL_API_KEY", url=client.url)
+                    "check PINECALL_API_KEY", url=host.url)
             return exc
         except ConnectError as exc:
             return exc
@@ -150,60 +183,58 @@ class Reader:
             logger.exception("unexpected error on the connection")
             return ConnectionClosedError(f"connection lost: {exc!r}", reason="connection_lost")
         finally:
-            client._transport = None
+            host.publish(None)
         return None
 
     def _read(self, transport: Port, deadline: float, timeout: float) -> None:
-        client = self._client
+        host = self._host
         while True:
             try:
                 text = transport.recv()
             except ProtocolError as exc:
-                client._count("malformed_frames")
+                host.count("malformed_frames")
                 self._bad_frames.warning("skipped a frame: %s", clip(str(exc)))
                 continue
             except FrameTooLargeError:
-                client._count("oversize_frames")
+                host.count("oversize_frames")
                 logger.warning("closed the connection (1009): a frame was over %d bytes",
-                               client.max_frame_bytes)
+                               host.max_frame_bytes)
                 raise
             except ConnectTimeout:
-                if client._connected.is_set():
+                if host.is_connected():
                     continue
                 raise ConnectTimeout(
-                    f"no 'connected' from {client.url} within {timeout:g} s",
-                    url=client.url) from None
-            if client._auth_error is not None:
-                raise client._auth_error
+                    f"no 'connected' from {host.url} within {timeout:g} s",
+                    url=host.url) from None
+            self._raise_refusal()
             if text is None:
                 continue
             received = time.monotonic()
-            client._last_rx = received
-            client._count("frames_received")
-            text = redact(text, client._api_key)  # an echoed key must not reach logs or apps
-            if client._recorder is not None:
-                client._recorder.received(text)
+            text = redact(text, host.api_key)  # an echoed key must not reach logs or apps
+            host.received(text, received)
             try:
                 frame = _codec.loads(text)
             except ProtocolError as exc:
-                client._count("malformed_frames")
-                self._bad_frames.warning("skipped a frame (%s): %s", clip(str(exc)),
-                                    clip(redact(text, client._api_key)))
+                host.count("malformed_frames")
+                self._bad_frames.warning("skipped a frame (%s): %s", clip(str(exc)), clip(text))
                 continue
             if debug_enabled(logger):
-                logger.debug("<< %s", redact(text, client._api_key)[:2000])
-            was_connected = client._connected.is_set()
-            client._rx_bytes = len(text)  # what lanes charge this frame's events against
-            client._dispatcher.handle(frame, received)
-            if client._auth_error is not None:
-                raise client._auth_error
+                logger.debug("<< %s", text[:2000])
+            was_connected = host.is_connected()
+            host.apply(frame, received, len(text))
+            self._raise_refusal()
             if not was_connected:
-                if client._connected.is_set():
+                if host.is_connected():
                     transport.set_timeout(None)
                 elif time.monotonic() > deadline:
                     raise ConnectTimeout(
-                        f"no 'connected' from {client.url} within {timeout:g} s",
-                        url=client.url)
+                        f"no 'connected' from {host.url} within {timeout:g} s",
+                        url=host.url)
+
+    def _raise_refusal(self) -> None:
+        refusal = self._host.refusal()
+        if refusal is not None:
+            raise refusal
 
 
 def _reason(error: VoiceSyncError | None, dead_reason: str | None) -> str:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import collections
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
-from voicesync._backoff import ConflictEpisode
 from voicesync._line_frames import LineFrames
-from voicesync._routing import Frame
+from voicesync._listeners import handlers_of
+from voicesync._routing import Frame, Host
 from voicesync._sessions import SessionFrames
 from voicesync._tools import agent_tools, run_tool_calls
 from voicesync._turn_frames import TurnFrames
@@ -32,7 +31,6 @@ from voicesync.errors import (
 
 if TYPE_CHECKING:
     from voicesync.agent import Agent
-    from voicesync.client import Client
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +42,14 @@ _REMEMBER_ENDED = 4096  # call ids the platform ended, kept to ignore their late
 class Dispatcher(TurnFrames, SessionFrames):
     """Routes decoded frames. Owned by the reader thread; one instance per Client.
 
-    The routing helpers come from `Routing` (`_routing.py`), the turn and bot-speech
-    frames from `TurnFrames` (`_turn_frames.py`), chat and WhatsApp sessions and adopted
-    WebRTC calls from `SessionFrames` (`_sessions.py`).
+    It works through a `Host` (`_routing.py`), not the Client. The routing helpers come
+    from `Routing` (`_routing.py`), the turn and bot-speech frames from `TurnFrames`
+    (`_turn_frames.py`), chat and WhatsApp sessions and adopted WebRTC calls from
+    `SessionFrames` (`_sessions.py`).
     """
 
-    def __init__(self, client: Client) -> None:
-        super().__init__(client)
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
         # Call ids the platform ended (reader thread only): a late or reordered frame for
         # one of them must not bring the call back (docs/reply-streams.md, invariants).
         self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -90,30 +89,34 @@ class Dispatcher(TurnFrames, SessionFrames):
         self._lines = LineFrames(self)  # line acks and route answers (§2.10)
         self._table.update(self._lines.table())
 
-    def handle(self, frame: Frame, received_at: float) -> None:
-        """Apply one frame. Never raises: a failure is logged and the frame skipped."""
+    def handle(self, frame: Frame, received_at: float, size: int = 0) -> None:
+        """Apply one frame (`size` bytes on the wire, charged to the lanes its events go
+        to). Never raises: a failure is logged and the frame skipped."""
         name = frame["event"]
+        self._applying.size = size
         try:
             self._adopt(frame, received_at)
             self._table.get(name, self._generic)(frame, received_at)
         except Exception as exc:
-            self._client._report(VoiceSyncError(
+            self._host.report(VoiceSyncError(
                 f"could not handle a {name!r} frame: {exc!r}"), log=True)
+        finally:
+            self._applying.size = 0
 
     # ------------------------------------------------------------------ connection
 
     def _connected(self, frame: Frame, received_at: float) -> None:
-        self._client._on_connected(frame)
+        self._host.connected(frame)
 
     def _ping(self, frame: Frame, received_at: float) -> None:
-        self._client._send({"event": "pong"})
+        self._host.send({"event": "pong"})
 
     def _error(self, frame: Frame, received_at: float) -> None:
         code = _codec.text_field(frame, "code")
         text = _codec.error_text(frame)
         agent = self._agent(frame)
         if code == _AUTH_CODE:
-            self._client._auth_failed(AuthenticationError(
+            self._host.refused(AuthenticationError(
                 f"the platform refused the API key ({code or text}); check PINECALL_API_KEY"))
             return
         if agent is not None and (code in ("AGENT_CONFLICT", "AGENT_IN_USE")
@@ -143,31 +146,26 @@ class Dispatcher(TurnFrames, SessionFrames):
             phone = _codec.text_field(frame, "phone")
             agent._drop_channel(phone)
             logger.warning("agent %s: phone %s is held by another agent", agent.id, phone)
-        self._client._report(ServerError(
+        self._host.report(ServerError(
             f"the platform reported an error: {text}", code=code, server_message=text))
 
     def _registration_failed(self, agent: Agent, error: RegistrationError) -> None:
         agent._fail(error)
-        self._client._report(error)
+        self._host.report(error)
 
     def _conflict(self, agent: Agent, frame: Frame, text: str) -> None:
-        now = time.monotonic()
-        if agent.conflict is None:
-            agent.conflict = ConflictEpisode(started_at=now)
-            logger.warning("agent %s is held by another connection; retrying", agent.id)
-        agent.conflict.hint(frame.get("holder_alive"), now)
-        retry_after = _codec.number_field(frame, "retry_after_s")
-        delay = agent.conflict.next_delay(retry_after, now)
+        delay = agent._conflict_retry(frame.get("holder_alive"),
+                                      _codec.number_field(frame, "retry_after_s"))
         if delay is None:
             self._registration_failed(agent, AgentConflictError(
                 f"agent {agent.id!r} stayed held by another connection for the whole retry "
                 "budget; stop the other process or use another agent id",
                 agent_id=agent.id, reason="retry_budget_exhausted", server_message=text))
             return
-        self._client._report(ServerError(
+        self._host.report(ServerError(
             f"agent {agent.id!r} is in use elsewhere; retrying in {delay:.1f} s: {text}",
             code="AGENT_CONFLICT", server_message=text))
-        self._client._schedule(delay, lambda: self._client._register(agent))
+        self._host.register_later(agent, delay)
 
     def _agent_created(self, frame: Frame, received_at: float) -> None:
         agent = self._agent(frame)
@@ -196,13 +194,13 @@ class Dispatcher(TurnFrames, SessionFrames):
         if agent is None or call_id is None:
             logger.debug("call.started for an unknown agent or without call_id")
             return
-        if call_id in self._ended or call_id in self._client._calls_by_id:
+        if call_id in self._ended or self._host.call(call_id) is not None:
             # A repeat for a live call would orphan the first Call (still able to send);
             # a late one for an ended call would revive what the platform has ended.
             logger.debug("ignored call.started for %s: already live or ended", call_id)
             return
         call = Call(agent, call_id, frame)
-        self._client._add_call(agent, call)
+        self._host.add_call(call)
         agent._dial_settled(call_id, call.to, call, "")
         self._emit_agent(agent, "call.started", (call,), received_at, call=call)
 
@@ -213,7 +211,7 @@ class Dispatcher(TurnFrames, SessionFrames):
             self._lines.routed_end(frame, received_at)
             return
         if call is not None:
-            self._end_call(call, reason, frame, received_at)
+            self.end_call(call, reason, frame, received_at)
             return
         agent, call_id = self._agent(frame), _codec.call_id_of(frame) or ""
         if call_id in self._ended:
@@ -228,9 +226,9 @@ class Dispatcher(TurnFrames, SessionFrames):
         if reason not in _FAILED_DIAL | {"rejected"}:
             return  # the end of a call this client never had
         failed = Call(agent, call_id, {**frame, "direction": "outbound"})
-        self._end_call(failed, reason, frame, received_at)
+        self.end_call(failed, reason, frame, received_at)
 
-    def _end_call(self, call: Call, reason: str, frame: Frame | None,
+    def end_call(self, call: Call, reason: str, frame: Frame | None,
                   received_at: float, *, cut: str | None = None) -> None:
         """End a call: abort its streams (reason `cut`, default ``call.ended`` for a
         platform frame, ``disconnected`` for a dropped connection), close its history
@@ -240,7 +238,7 @@ class Dispatcher(TurnFrames, SessionFrames):
             return
         if frame is not None or cut is not None:  # the platform ended it, not a drop
             self._remember_ended(call.id)
-        self._client._remove_call(call)
+        self._host.remove_call(call)
         self._emit_agent(call.agent, "call.ended", (call, reason), received_at, call=call)
 
     def _remember_ended(self, call_id: str) -> None:
@@ -259,27 +257,25 @@ class Dispatcher(TurnFrames, SessionFrames):
         if agent is None:
             return
         ringing = RingingCall(agent, frame)
-        handlers = (*agent._listeners.get("call.ringing"),
-                    *self._client._listeners.get("call.ringing"))
+        handlers = (*handlers_of("call.ringing", agent), *self._host.handlers("call.ringing"))
         if handlers:
-            self._client._run(ringing.call_id or agent.id, handlers, (ringing,), received_at)
+            self._host.run(ringing.call_id or agent.id, handlers, (ringing,), received_at,
+                           self._size())
 
     def _call_error(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
         text = _codec.error_text(frame)
-        self._client._report(ServerError(
+        self._host.report(ServerError(
             f"call {_codec.call_id_of(frame)} failed: {text}",
             code=_codec.text_field(frame, "code"), server_message=text))
         if call is not None:
             self._emit(call, "call.error", frame, received_at)
-            self._end_call(call, "error", None, received_at, cut="call.ended")
+            self.end_call(call, "error", None, received_at, cut="call.ended")
 
     def _call_updated(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
         if call is not None:
-            language = _codec.text_field(frame, "language")
-            if language:
-                call._set(_language=language)
+            call._updated(frame)
             self._emit(call, "call.updated", frame, received_at)
 
     # ------------------------------------------------------------------ server-side LLM
@@ -304,10 +300,10 @@ class Dispatcher(TurnFrames, SessionFrames):
             return
         ready = _codec.command("llm.ready", call_id=call.id, agent_id=call.agent.wire_id,
                                turn=frame.get("turn"))
-        handlers = (*call._listeners.get("llm.before"), *call.agent._listeners.get("llm.before"),
-                    *self._client._listeners.get("llm.before"))
+        handlers = (*handlers_of("llm.before", call, call.agent),
+                    *self._host.handlers("llm.before"))
         if not handlers:
-            self._client._send(ready)
+            self._host.send(ready)
             return
         event = _codec.event(frame)
 
@@ -316,24 +312,19 @@ class Dispatcher(TurnFrames, SessionFrames):
                 try:
                     handler(event, call)
                 except Exception as exc:
-                    self._client._handler_failed(exc, call.id)
-            self._client._send(ready)
+                    self._host.handler_failed(exc, call.id)
+            self._host.send(ready)
 
         self._run_for(call, (prepare_then_release,), (), received_at)
 
     def _history_reply(self, frame: Frame, received_at: float) -> None:
-        self._client._requests.resolve(frame)
+        self._host.answered(frame)
 
     def _skill(self, frame: Frame, received_at: float) -> None:
         call = self._call(frame)
         if call is None:
             return
-        skill = _codec.text_field(frame, "skill")
-        with call._lock:
-            if frame["event"] == "skill.loaded":
-                call._skills.add(skill)
-            else:
-                call._skills.discard(skill)
+        call._skill(frame)
         self._emit(call, frame["event"], frame, received_at)
 
     # ------------------------------------------------------------------ everything else

@@ -1,16 +1,19 @@
-"""The `voicesync-heartbeat` thread: client pings, silent-peer detection, and timers."""
+"""The `voicesync-heartbeat` thread: client pings and silent-peer detection.
+
+Timers live in `_timer.py`; the heartbeat keeps its own thread so that no timer callback
+(a slow history store) can delay a ping or the judgment of a silent server.
+"""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from voicesync._outbox import never_wait
+from voicesync._port import Port
 
 logger = logging.getLogger(__name__)
 
@@ -22,31 +25,32 @@ STALL = 0.5
 
 
 class Link(Protocol):
-    """What the heartbeat reads and does on a connection (a `Client` is one): a narrow
-    seam, so the heartbeat can be driven without a client and imports none."""
+    """What the heartbeat reads and does on a connection (a `Client`'s `ClientPorts` is
+    one): a narrow seam, so the heartbeat can be driven without a client and imports none."""
 
-    ping_interval: float
-    ping_timeout: float
-    _connected: threading.Event
-    _transport: Any  # the Port in use, None between connections
-    _last_rx: float  # time.monotonic() of the last frame received
-    _send_timeout: float
-
-    def _send(self, frame: Mapping[str, Any]) -> bool: ...
-    def _declare_dead(self, reason: str) -> None: ...
+    @property
+    def ping_interval(self) -> float: ...
+    @property
+    def ping_timeout(self) -> float: ...
+    @property
+    def send_timeout(self) -> float: ...
+    def is_connected(self) -> bool: ...
+    def port(self) -> Port | None:
+        """The transport in use, None between connections."""
+    def last_rx(self) -> float:
+        """time.monotonic() of the last frame received."""
+    def send(self, frame: Mapping[str, Any]) -> bool: ...
+    def declare_dead(self, reason: str) -> None: ...
 
 
 class Heartbeat:
     """Pings every `ping_interval` while connected; a peer silent for `ping_timeout`
-    is declared dead and its socket shut down, so the reader redials. It also runs
-    one-shot timers (registration-conflict retries). Never runs user code.
+    is declared dead and its socket shut down, so the reader redials. Never runs user code.
     """
 
     def __init__(self, client: Link) -> None:
         self._client = client
         self._wake = threading.Condition()
-        self._timers: list[tuple[float, int, Callable[[], object]]] = []
-        self._order = itertools.count()
         self._stop = False
         self._last_ping = 0.0
         self._due = 0.0  # when the current wait should end; lateness reveals a stall
@@ -57,16 +61,9 @@ class Heartbeat:
     def start(self) -> None:
         self._thread.start()
 
-    def schedule(self, delay: float, fn: Callable[[], object]) -> None:
-        """Run fn on the heartbeat thread after `delay` seconds (any thread may call)."""
-        with self._wake:
-            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), fn))
-            self._wake.notify()
-
     def stop(self, timeout: float) -> None:
         with self._wake:
             self._stop = True
-            self._timers.clear()
             self._wake.notify()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -76,21 +73,11 @@ class Heartbeat:
         never_wait()  # a full outbox skips a ping rather than blocking the heartbeat
         while True:
             now = time.monotonic()
-            due: list[Callable[[], object]] = []
             with self._wake:
                 if self._stop:
                     return
-                while self._timers and self._timers[0][0] <= now:
-                    due.append(heapq.heappop(self._timers)[2])
-            for fn in due:
-                try:
-                    fn()
-                except Exception:
-                    logger.exception("timer failed")
-            wait = self._beat(now) if client._connected.is_set() else client.ping_interval
+            wait = self._beat(now) if client.is_connected() else client.ping_interval
             with self._wake:
-                if self._timers:
-                    wait = min(wait, self._timers[0][0] - time.monotonic())
                 if not self._stop:
                     self._due = time.monotonic() + max(wait, 0.001)
                     self._wake.wait(max(wait, 0.001))
@@ -108,21 +95,21 @@ class Heartbeat:
             if now - self._resumed > client.ping_timeout:
                 self._resumed = now
             self._ping(now)
-        transport = client._transport
+        transport = client.port()
         if transport is not None and transport.stalled(now, self._resumed):
             return client.ping_interval  # declared dead: the reader redials
-        silent = now - max(client._last_rx, self._resumed)
+        silent = now - max(client.last_rx(), self._resumed)
         if silent > client.ping_timeout:
             logger.warning("no frame from the server for %.1f s; reconnecting", silent)
-            client._declare_dead("ping_timeout")
+            client.declare_dead("ping_timeout")
             return client.ping_interval
         if now - self._last_ping >= client.ping_interval:
             self._ping(now)
         next_ping = self._last_ping + client.ping_interval - now
-        deadline = max(client._last_rx, self._resumed) + client.ping_timeout - now
+        deadline = max(client.last_rx(), self._resumed) + client.ping_timeout - now
         # Look at least twice per send_timeout, so a stalled writer is caught in time.
-        return max(0.001, min(next_ping, deadline + 0.001, client._send_timeout / 2))
+        return max(0.001, min(next_ping, deadline + 0.001, client.send_timeout / 2))
 
     def _ping(self, now: float) -> None:
         self._last_ping = now
-        self._client._send({"event": "ping"})
+        self._client.send({"event": "ping"})

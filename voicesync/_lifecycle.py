@@ -17,6 +17,7 @@ from voicesync._connection import Reader
 from voicesync._control import Control
 from voicesync._heartbeat import Heartbeat
 from voicesync._lanes import Lanes
+from voicesync._timer import Timers
 from voicesync.errors import ConnectionClosedError, ConnectTimeout, NotConnectedError
 
 logger = logging.getLogger("voicesync.client")  # the records users already filter on
@@ -26,16 +27,17 @@ _CLOSE_MARGIN = 0.1  # seconds close() keeps in hand for a loaded machine
 
 
 class Lifecycle:
-    """Owns the reader, heartbeat and control threads of one client. Any thread."""
+    """Owns the reader, heartbeat, control and timer threads of one client. Any thread."""
 
     def __init__(self, *, url: str, connected: threading.Event, lanes: Lanes,
-                 control: Control, make_reader: Callable[[float], Reader],
+                 control: Control, timers: Timers, make_reader: Callable[[float], Reader],
                  make_heartbeat: Callable[[], Heartbeat],
                  end_locally: Callable[[], None]) -> None:
         self._url = url
         self._connected = connected
         self._lanes = lanes
         self._control = control
+        self._timers = timers
         self._make_reader = make_reader
         self._make_heartbeat = make_heartbeat
         self._end_locally = end_locally  # end calls and streams without the reader
@@ -111,8 +113,8 @@ class Lifecycle:
         self._control.stop(0.0)
 
     def close(self, timeout: float) -> None:
-        """Stop the reader (its socket shut first), the heartbeat, the control thread and
-        the handlers, within `timeout`. Idempotent."""
+        """Stop the reader (its socket shut first), the heartbeat, the control thread, the
+        handlers and the timers, within `timeout`. Idempotent."""
         deadline = time.monotonic() + timeout
         with self._lock:
             if self.closed:
@@ -140,5 +142,7 @@ class Lifecycle:
             if stuck:
                 logger.warning("closed with %d handler(s) still running: %s", len(stuck),
                                ", ".join(stuck[:5]))
+            # Last: the saves of the histories the close ended are due now and run first.
+            self._timers.stop(max(0.0, deadline - time.monotonic() - _CLOSE_MARGIN))
         finally:
             self.finished.set()

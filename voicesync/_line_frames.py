@@ -39,7 +39,7 @@ class LineFrames:
 
     def _line(self, frame: Frame) -> Line | None:
         number = _codec.text_field(frame, "number")
-        agent = (self._d._client._resolve_agent(PREFIX + number) if number
+        agent = (self._d._host.agent(PREFIX + number) if number
                  else self._d._agent(frame))
         return agent if isinstance(agent, Line) else None
 
@@ -64,7 +64,7 @@ class LineFrames:
         error = RegistrationError(f"line {line.number} was refused with {code}: {detail}{hint}",
                                   agent_id=line.id, code=code, server_message=text)
         line._fail(error)
-        self._d._client._report(error)
+        self._d._host.report(error)
 
     def _destroyed(self, frame: Frame, received_at: float) -> None:
         logger.info("line %s destroyed", frame.get("number"))
@@ -98,6 +98,6 @@ class LineFrames:
 
     def end_routed(self, call: Call, received_at: float) -> None:
         if call._end("routed", None, cut="routed"):
-            self._d._client._remove_call(call)
+            self._d._host.remove_call(call)
             self._d._emit_agent(call.agent, "call.ended", (call, "routed"), received_at,
                                 call=call)

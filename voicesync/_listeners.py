@@ -139,3 +139,13 @@ class Subscribable:
     def off(self, name: str, fn: Handler | None = None) -> None:
         """Remove a handler (or every handler of `name`). Any thread."""
         self._listeners.remove(name, fn)
+
+
+def handlers_of(name: str, *owners: Subscribable) -> tuple[Handler, ...]:
+    """The handlers of `name` on each owner (a call, its agent, the client), in order."""
+    found = _EMPTY
+    for owner in owners:
+        more = owner._listeners.get(name)
+        if more:  # most events have no handler at most levels: no tuple is built
+            found = found + more if found else more
+    return found

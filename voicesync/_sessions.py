@@ -44,8 +44,8 @@ class SessionFrames(Routing):
     _ended: collections.OrderedDict[str, None]
 
     if TYPE_CHECKING:
-        def _end_call(self, call: Call, reason: str, frame: Frame | None,
-                      received_at: float, *, cut: str | None = None) -> None: ...
+        def end_call(self, call: Call, reason: str, frame: Frame | None,
+                     received_at: float, *, cut: str | None = None) -> None: ...
 
     def _session_table(self) -> dict[str, Any]:
         return {
@@ -67,11 +67,11 @@ class SessionFrames(Routing):
               received_at: float) -> Call | None:
         """The live call `call_id`, created (and `announce`d to handlers) if new; None for a
         call the platform has ended (a late frame must not bring it back)."""
-        known = self._client._calls_by_id.get(call_id)
+        known = self._host.call(call_id)
         if known is not None or call_id in self._ended:
             return known
         call = Call(agent, call_id, {"to": agent.id, "direction": "inbound", **fields})
-        self._client._add_call(agent, call)
+        self._host.add_call(call)
         self._emit_agent(agent, announce, (call,), received_at, call=call)
         return call
 
@@ -94,7 +94,7 @@ class SessionFrames(Routing):
         then let the frame's own handler apply it (§5.2, WebRTC auto-create)."""
         call_id = frame.get("call_id")
         if (not isinstance(call_id, str) or not call_id.startswith("wrt_")
-                or frame["event"] in _NOT_ADOPTING or call_id in self._client._calls_by_id):
+                or frame["event"] in _NOT_ADOPTING or self._host.call(call_id) is not None):
             return
         agent = self._agent(frame)
         if agent is not None:
@@ -115,7 +115,7 @@ class SessionFrames(Routing):
         side, so their handlers take ``(event, call)``: here `call` is None."""
         name = frame["event"]
         extra = (None,) if name in ("llm.chat.started", "llm.chat.error") else ()
-        self._client._emit_client(name, _codec.event(frame), *extra)
+        self._host.emit_client(name, _codec.event(frame), *extra)
 
     def _chat_event(self, frame: Frame, received_at: float) -> None:
         """Chunks of a server model's answer, WhatsApp delivery receipts: events on the call."""
@@ -132,7 +132,7 @@ class SessionFrames(Routing):
             return
         if failed:
             self._emit(call, "llm.chat.error", frame, received_at)
-        self._end_call(call, "chat_error" if failed else "chat_completed", frame, received_at)
+        self.end_call(call, "chat_error" if failed else "chat_completed", frame, received_at)
 
     # ------------------------------------------------------------------ both kinds
 
@@ -146,11 +146,7 @@ class SessionFrames(Routing):
         if call is None or not call._first(frame["event"], message_id):
             return
         text = _codec.text_field(frame, "text")
-        turn_id = (call._user_turn or 0) + 1
-        call._user_turn, call._last_message_id, call._turn_text = turn_id, message_id, text
-        call._turn_confidence, call._turn_language = 1.0, None
-        call._push_message("user", text)
-        call.history.user_message(message_id, text)
+        turn_id = call._session_message(message_id, text)
         self._emit(call, frame["event"], frame, received_at)
         if frame.get("paused") is True:
             return  # a person has taken the conversation over (agent.pause)
@@ -169,11 +165,7 @@ class SessionFrames(Routing):
             return
         text = _codec.text_field(frame, "text")
         message_id = _codec.text_field(frame, "message_id") or new_message_id()
-        call._push_message("assistant", text)
-        call.history.bot_speaking(message_id, text)
-        call.history.bot_confirmed(message_id, text)
-        call.history.bot_finished(message_id)
-        call._settle_says(message_id, False)
+        call._session_response(message_id, text)
         self._emit(call, frame["event"], frame, received_at)
 
     # ------------------------------------------------------------------ WhatsApp
@@ -183,7 +175,7 @@ class SessionFrames(Routing):
         agent = self._agent(frame)
         if agent is not None:
             return agent
-        return next((a for a in self._client.agents.values() if a._has_whatsapp()), None)
+        return next((a for a in self._host.agents() if a._has_whatsapp()), None)
 
     def _whatsapp_call(self, frame: Frame, received_at: float) -> Call | None:
         """The session's call; a message of a session whose start was missed opens it."""
@@ -210,4 +202,4 @@ class SessionFrames(Routing):
         if duration is not None:
             ended.setdefault("duration_seconds", duration)
         reason = _codec.text_field(frame, "reason") or "session_ended"
-        self._end_call(call, reason, ended, received_at)
+        self.end_call(call, reason, ended, received_at)

@@ -63,6 +63,7 @@ class Agent(Channels, Dialing, Subscribable):
     turn_event: ClassVar[str] = "turn.end"
     tools: ClassVar[Iterable[Any]] = ()
     history_store: HistoryStore | None = None
+    _client_type: ClassVar[type[Client]]  # set by voicesync.client (importing it: a cycle)
 
     def __init__(
         self, id: str | None = None, *, client: Client | None = None,
@@ -163,9 +164,7 @@ class Agent(Channels, Dialing, Subscribable):
         Uses `client`, the client this agent was added to, or a new Client configured
         from the environment. Blocks the calling thread.
         """
-        from voicesync.client import Client
-
-        target = client or self._client or Client()
+        target = client or self._client or self._client_type()
         if self._client is None:
             target.add_agent(self)
         with target:
@@ -228,6 +227,17 @@ class Agent(Channels, Dialing, Subscribable):
                     f"(waited for agent.created); last seen: {client._link_state()}, and no "
                     "answer to agent.create")
             self._settled.wait(min(remaining, POLL))
+
+    def _conflict_retry(self, holder_alive: object, retry_after: float | None) -> float | None:
+        """The id is held elsewhere (reader thread): seconds until agent.create is sent
+        again, or None once the retry budget is spent (§2.6)."""
+        now = time.monotonic()
+        with self._lock:
+            if self.conflict is None:
+                self.conflict = ConflictEpisode(started_at=now)
+                logger.warning("agent %s is held by another connection; retrying", self.id)
+            self.conflict.hint(holder_alive, now)
+            return self.conflict.next_delay(retry_after, now)
 
     def _raise_if_conflict(self, *, final: bool = False) -> None:
         """Raise AgentConflictError while another connection holds this id (§2.6).
@@ -317,22 +327,6 @@ class Agent(Channels, Dialing, Subscribable):
         tools run here like the agent's own (`voicesync.skills.attach`). Any thread."""
         attach(self, skill)
         return skill
-
-    def pause(self, *, session_id: str | None = None, contact: str | None = None) -> bool:
-        """Human takeover: stop AI replies for a session, a contact, or (neither) all."""
-        return self._send(_codec.command("session.pause", agent_id=self.wire_id,
-                                         session_id=session_id, contact=contact))
-
-    def resume(self, *, session_id: str | None = None, contact: str | None = None) -> bool:
-        """Hand a paused session (or contact, or everything) back to the AI."""
-        return self._send(_codec.command("session.resume", agent_id=self.wire_id,
-                                         session_id=session_id, contact=contact))
-
-    def send_message(self, text: str, *, session_id: str | None = None,
-                     contact: str | None = None) -> bool:
-        """Send a message as a human operator (``session.send``)."""
-        return self._send(_codec.command("session.send", agent_id=self.wire_id,
-                                         session_id=session_id, contact=contact, text=text))
 
     def configure_session(self, call_id: str, **config: Any) -> bool:
         """Override config for one live session (encoded like agent config). Any thread.

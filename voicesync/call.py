@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
 from voicesync._call_commands import CallCommands
+from voicesync._call_state import CallState
 from voicesync._handles import Reply, SayHandle, current_reply_to
 from voicesync._line_calls import CallLines
 from voicesync._listeners import Listeners, Subscribable
@@ -35,11 +36,12 @@ def new_message_id() -> str:
     return "msg_" + "".join([_ID_ALPHABET[b % 36] for b in os.urandom(12)])
 
 
-class Call(CallCommands, CallLines, Subscribable):
+class Call(CallState, CallCommands, CallLines, Subscribable):
     """One conversation (phone, WebRTC, chat). Every method may be called from any thread.
 
-    State is written only by voicesync's reader thread; the properties return
-    snapshots taken under the call's lock. Commands on a call that has ended are
+    State is written only by voicesync's reader thread, through the methods of
+    `CallState` (`_call_state.py`); the properties return snapshots taken under the
+    call's lock. Commands on a call that has ended are
     dropped (logged at DEBUG) and report it with a falsy result: False, an unsent
     (falsy, settled) handle, an empty `Reply`, an aborted stream; requests that wait
     for the platform's answer raise CallEndedError (docs/reply-streams.md has the table).
@@ -85,7 +87,8 @@ class Call(CallCommands, CallLines, Subscribable):
         self._user_turn: int | None = None  # turn_id of the newest user.message
         self._continued_turn: int | None = None  # a continuation of that turn is under way
         self._seen: set[tuple[str, str]] = set()
-        self.history = History(call_id, agent_id=agent.id, store=agent.history_store)
+        self.history = History(call_id, agent_id=agent.id, store=agent.history_store,
+                               timers=self._client._timers)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -253,93 +256,6 @@ class Call(CallCommands, CallLines, Subscribable):
     def clear(self) -> bool:
         """Drop every queued bot message."""
         return self.send(_codec.command("bot.clear", call_id=self.id))
-
-    # ------------------------------------------------------------------ reader-side state
-
-    def _first(self, event: str, key: str) -> bool:
-        """Dedupe (§1.8): True the first time (event, key) is seen on this call."""
-        if not key:
-            return True
-        if (event, key) in self._seen:
-            return False
-        self._seen.add((event, key))
-        return True
-
-    def _abort_streams(self, reason: str, message_id: str | None = None) -> None:
-        """Abort every active stream, or only the one sending `message_id`."""
-        with self._lock:
-            streams = [s for s in self._streams
-                       if message_id is None or s.message_id == message_id]
-        for stream in streams:
-            stream.abort(reason)
-
-    def _rejected(self, message_id: str) -> None:
-        """`reply.rejected`: that message will never be spoken (reader thread)."""
-        self._abort_streams("rejected", message_id)
-        with self._lock:
-            handle = self._says.pop(message_id, None)
-        if handle is not None:
-            handle._settle(True, rejected=True)
-
-    def _settle_says(self, message_id: str, interrupted: bool) -> None:
-        with self._lock:
-            if message_id:
-                handles = [h for h in (self._says.pop(message_id, None),) if h is not None]
-            else:
-                handles, self._says = list(self._says.values()), {}
-        for handle in handles:
-            handle._settle(interrupted)
-
-    def _bot_speaking(self, message_id: str) -> None:
-        with self._lock:
-            self._bot_message, self._bot_words = message_id, []
-
-    def _bot_word(self, message_id: str, word: str) -> None:
-        with self._lock:
-            if message_id == self._bot_message:
-                self._bot_words.append(word)
-
-    def _bot_done(self) -> None:
-        with self._lock:
-            self._bot_message, self._bot_words = "", []
-
-    def _push_message(self, role: str, content: str, *, supersedes: bool = False) -> None:
-        with self._lock:
-            if supersedes:  # a continuation: the whole utterance replaces its first part
-                for i in range(len(self._messages) - 1, -1, -1):
-                    if self._messages[i].get("role") == role:
-                        del self._messages[i]
-                        break
-            self._messages.append({"role": role, "content": content})
-
-    def _set(self, **fields: Any) -> None:
-        with self._lock:
-            for key, value in fields.items():
-                setattr(self, key, value)
-
-    def _end(self, reason: str, frame: Mapping[str, Any] | None = None, *,
-             cut: str = "call.ended") -> bool:
-        """Mark the call ended; abort its streams (reason `cut`); settle its says.
-
-        True the first time."""
-        with self._lock:
-            if self._ended.is_set():
-                return False
-            self._reason = reason
-            if frame is not None:
-                self._duration = _codec.number_field(frame, "duration_seconds")
-                self._started_at = _codec.number_field(frame, "started_at") or self._started_at
-                self._ended_at = _codec.number_field(frame, "ended_at")
-                messages = frame.get("messages")
-                if isinstance(messages, list) and messages:
-                    self._messages = [dict(m) for m in messages if isinstance(m, Mapping)]
-            self._stream_cut = cut
-            # Final before wait_ended() returns: a reply still playing is marked cut off.
-            self.history.close(reason=reason, contact=self.from_)
-            self._ended.set()
-        self._abort_streams(self._stream_cut)
-        self._settle_says("", True)
-        return True
 
     def __repr__(self) -> str:
         return (f"<Call {self.id} agent={self.agent.id} {self.direction} {self.transport} "

@@ -6,7 +6,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +14,7 @@ from typing_extensions import Self
 
 from voicesync import _codec
 from voicesync._backoff import Backoff
+from voicesync._client_ports import ClientPorts
 from voicesync._client_rest import ClientRest
 from voicesync._connection import Reader
 from voicesync._control import Control
@@ -29,6 +30,7 @@ from voicesync._recording import ClientRecording
 from voicesync._report import Reporter, describe_handler
 from voicesync._requests import Requests
 from voicesync._stats import ClientStats, Counters, DropReports
+from voicesync._timer import Timers
 from voicesync._transport import Transport
 from voicesync.agent import Agent
 from voicesync.call import Call
@@ -100,40 +102,35 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
         self._backoff = backoff or Backoff()
         self._lock = threading.RLock()
         self._agents: dict[str, Agent] = {}
-        self._calls_by_id: dict[str, Call] = {}
         self._listeners = Listeners()
         self._reporter = Reporter(logger, lambda: bool(self._listeners.get("error")),
                                   lambda exc: self._emit_client("error", exc))
         self._lanes = Lanes(on_error=self._handler_failed, max_workers=max_handler_threads)
         self._requests = Requests()
-        self._dispatcher = Dispatcher(self)
+        self._ports = ClientPorts(self)  # what the reader and the dispatcher see of it
+        self._dispatcher = Dispatcher(self._ports)
         self._counters = Counters()
         self._transport: Any = None
         self._control = Control()
+        self._timers = Timers()  # conflict retries, drop reports, its calls' history saves
         self._send_timeout = ping_timeout / 2  # no byte taken this long: the peer is dead
-        self._rx_bytes = 0  # size of the frame the reader is applying
         self._connected = threading.Event()
         self._life = Lifecycle(
             url=self.url, connected=self._connected, lanes=self._lanes, control=self._control,
-            make_reader=lambda first_dial: Reader(self, first_timeout=first_dial),
-            make_heartbeat=lambda: Heartbeat(self),
+            timers=self._timers,
+            make_reader=lambda first_dial: Reader(self._ports, first_timeout=first_dial),
+            make_heartbeat=lambda: Heartbeat(self._ports),
             end_locally=lambda: self._on_disconnected(
                 "client_disconnect", was_connected=self._connected.is_set()))
         self._auth_error: AuthenticationError | None = None
         self._dead_reason: str | None = None
         self._last_rx = time.monotonic()
         self._drops = DropReports(
-            self._lanes, lambda delay, fn: self._schedule(delay, fn, or_now=True),
-            self._report)
+            self._lanes, self._timers.schedule, self._report)
 
     # ------------------------------------------------------------------ lifecycle
 
-    # The lifecycle's state, read by the other internals.
-    _reader = property(lambda self: self._life.reader)
-    _heartbeat = property(lambda self: self._life.heartbeat)
-    _stopping = property(lambda self: self._life.stopping)
-    _finished = property(lambda self: self._life.finished)
-    _closed = property(lambda self: self._life.closed)
+    _reader = property(lambda self: self._life.reader)  # the tests' view of the lifecycle
 
     @property
     def connected(self) -> bool:
@@ -172,12 +169,12 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
         displacement), if any. Main thread or any other.
         """
         try:
-            while not self._finished.wait(0.5):
+            while not self._life.finished.wait(0.5):
                 pass
         except KeyboardInterrupt:
             logger.info("interrupted; closing")
         finally:
-            by_user = self._closed  # read before our own close() below sets it
+            by_user = self._life.closed  # read before our own close() below sets it
             self.close()
         reader = self._reader
         if reader is not None and reader.final_error is not None and not by_user:
@@ -229,7 +226,7 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
             agent = self._agents.pop(agent_id, None)
         if agent is not None:
             for call in agent._pop_all_calls():
-                self._dispatcher._end_call(call, "agent_removed", None, time.monotonic())
+                self._dispatcher.end_call(call, "agent_removed", None, time.monotonic())
             agent._unregistered()
         return agent
 
@@ -241,9 +238,7 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
 
     def stats(self) -> ClientStats:
         """A snapshot of counters and dispatch lag; any thread."""
-        with self._lock:
-            active = len(self._calls_by_id)
-        return self._counters.snapshot(self._lanes, active)
+        return self._counters.snapshot(self._lanes, self._ports.active_calls())
 
     # ------------------------------------------------------------------ internals: sending
 
@@ -264,36 +259,24 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
             logger.debug(">> %s", redact(text, self._api_key)[:2000])
         if self._recorder is not None:
             self._recorder.sent(text)
-        self._count("frames_sent")
+        self._counters.add("frames_sent")
         return True
 
+    # Agents and calls have no port of their own yet: these two are what they use.
     def _require_connection(self, what: str) -> None:
         self._life.require(what)
 
     def _link_state(self) -> str:
         return self._life.state(self._last_rx)
 
-    def _count(self, name: str) -> None:
-        self._counters.add(name)
-
     def _register(self, agent: Agent) -> None:
         if self._connected.is_set():
             self._send(agent.create_frame())
 
-    def _schedule(self, delay: float, fn: Callable[[], object], *,
-                  or_now: bool = False) -> None:
-        """Run fn on the heartbeat thread after `delay` s (with no heartbeat: at once if
-        `or_now`, else never)."""
-        heartbeat = self._life.heartbeat
-        if heartbeat is not None:
-            heartbeat.schedule(delay, fn)
-        elif or_now:
-            fn()
-
     # ------------------------------------------------------------------ internals: events
 
     def _run(self, lane: str, handlers: tuple[Handler, ...], args: tuple[Any, ...],
-             received_at: float) -> None:
+             received_at: float, *, size: int = 0) -> None:
         def invoke() -> None:
             for handler in handlers:
                 try:
@@ -301,9 +284,8 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
                 except Exception as exc:
                     self._handler_failed(exc, lane, describe_handler(handler, args, lane))
 
-        size = self._rx_bytes if self._reader is not None and self._reader.is_current else 0
         if not self._lanes.submit(lane, invoke, received_at=received_at,
-                                  size=size) and not self._closed:
+                                  size=size) and not self._life.closed:
             self._drops.dropped(reporting=lane == _CLIENT_LANE)
 
     def _emit_client(self, name: str, *args: Any) -> None:
@@ -317,34 +299,11 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
 
     def _handler_failed(self, exc: BaseException, lane: str, where: str | None = None) -> None:
         """User code raised on a voicesync thread (lanes, `_run`, `llm.before`)."""
-        self._count("handler_errors")
+        self._counters.add("handler_errors")
         self._reporter.handler_failed(exc, where or f"a handler ({lane})", lane,
                                       deliver=lane != _CLIENT_LANE)
 
     # ------------------------------------------------------------------ internals: state
-
-    def _resolve_agent(self, agent_id: str) -> Agent | None:
-        """exact id → the part after the last ':' → slug (docs/protocol.md §2.7)."""
-        agents = self._agents
-        agent = agents.get(agent_id)
-        if agent is None and ":" in agent_id:
-            agent_id = agent_id.rsplit(":", 1)[1]
-            agent = agents.get(agent_id)
-        if agent is None:
-            slug = _codec.slugify(agent_id)
-            agent = next((a for a in list(agents.values()) if a.slug == slug), None)
-        return agent
-
-    def _add_call(self, agent: Agent, call: Call) -> None:
-        with self._lock:
-            self._calls_by_id[call.id] = call
-        agent._add_call(call)
-
-    def _remove_call(self, call: Call) -> None:
-        with self._lock:
-            if self._calls_by_id.get(call.id) is call:
-                del self._calls_by_id[call.id]
-        call.agent._pop_call(call.id)
 
     def _on_connected(self, frame: Mapping[str, Any]) -> None:
         """Reader thread: `connected` arrived; register every agent (§1.3, §1.7)."""
@@ -360,17 +319,17 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
 
     def _on_disconnected(self, reason: str, *, was_connected: bool) -> None:
         """Reader thread (or close()): end calls locally, abort streams, re-arm agents."""
-        if self._stopping.is_set():
+        if self._life.stopping.is_set():
             reason = "client_disconnect"
         self._connected.clear()
         for agent in list(self._agents.values()):
             agent._unregistered()
             for call in agent._pop_all_calls():
-                self._dispatcher._end_call(call, reason, None, time.monotonic())
+                self._dispatcher.end_call(call, reason, None, time.monotonic())
         self._requests.fail_all()
         if was_connected:
-            if not self._stopping.is_set():
-                self._count("reconnects")
+            if not self._life.stopping.is_set():
+                self._counters.add("reconnects")
             logger.info("disconnected: %s", reason)
             self._emit_client("disconnected", reason)
 
@@ -380,14 +339,10 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
         if transport is not None:
             transport.shutdown()
 
-    def _auth_failed(self, error: AuthenticationError) -> None:
-        # Not reported here: connect() raises it, or (on a reconnect) _reader_stopped reports it.
-        self._auth_error = error
-
     def _reader_stopped(self, error: VoiceSyncError, *, initial: bool) -> None:
         if not initial:
             self._report(error, loud=True)
-        self._finished.set()
+        self._life.finished.set()
 
     def _request(self, call: Call, event: str, response: str, timeout: float,
                  payload: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -396,5 +351,8 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
                                   payload=payload, link_state=self._link_state)
 
     def __repr__(self) -> str:
-        state = "connected" if self.connected else "closed" if self._closed else "disconnected"
+        state = "connected" if self.connected else "closed" if self._life.closed else "disconnected"
         return f"<Client {self.url} {state} agents={len(self._agents)} api_key=***>"
+
+
+Agent._client_type = Client  # for Agent.run() without a client

@@ -7,8 +7,8 @@ words the caller heard; a reply cut off by the caller keeps those words and ends
 ``"I can book you on— [interrupted by the caller]"``.
 
 Stores persist a call's record (docs/protocol.md §7.4): `MemoryStore`, `JSONFileStore`, or any
-object with the `HistoryStore` methods. Writes are debounced onto a timer thread, so feeding
-the history never blocks on I/O.
+object with the `HistoryStore` methods. Writes are debounced onto the `voicesync-timer` thread
+(`_timer.py`; a client's own, or the shared one), so feeding the history never blocks on I/O.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicesync import _timer
 from voicesync._history_stores import HistoryStore, JSONFileStore, MemoryStore
 
 logger = logging.getLogger(__name__)
@@ -95,10 +96,11 @@ class History:
     """
 
     def __init__(self, call_id: str = "", *, agent_id: str = "",
-                 store: HistoryStore | None = None) -> None:
+                 store: HistoryStore | None = None, timers: _timer.Timers | None = None) -> None:
         self.call_id = call_id
         self.agent_id = agent_id
         self.store = store
+        self._timers = timers or _timer.shared()  # a call's: its client's (ended by close())
         self._entries: list[_Entry] = []
         self._by_id: dict[tuple[str, str], _Entry] = {}
         self._lock = threading.Lock()
@@ -106,7 +108,7 @@ class History:
         self._started_at = time.time()
         self._closed = False
         self._version = 0
-        self._timer: threading.Timer | None = None
+        self._pending = False  # a debounced save is scheduled
         self._save_lock = threading.Lock()
         self._saved_version = 0
         self._idle = threading.Condition(self._save_lock)
@@ -124,11 +126,9 @@ class History:
     def _changed(self) -> None:
         # Called with self._lock held.
         self._version += 1
-        if self.store is not None and self._timer is None and not self._closed:
-            self._timer = threading.Timer(SAVE_DELAY, self._save)
-            self._timer.name = "voicesync-history-save"
-            self._timer.daemon = True
-            self._timer.start()
+        if self.store is not None and not self._pending and not self._closed:
+            self._pending = True
+            self._timers.schedule(SAVE_DELAY, self._debounced)
 
     def user_message(self, message_id: str, text: str, *, supersedes: bool = False) -> None:
         """Record what the caller said; the same `message_id` again replaces the text.
@@ -264,10 +264,13 @@ class History:
         }
 
     # --- persistence -----------------------------------------------------------------------
+    def _debounced(self) -> None:
+        with self._lock:
+            self._pending = False
+        self._save()
+
     def _save(self) -> None:
         with self._lock:
-            if self._timer is threading.current_thread():
-                self._timer = None
             version = self._version
         if self.store is None:
             return
@@ -284,7 +287,7 @@ class History:
     def close(self, **record: object) -> None:
         """The call ended: merge `record` (e.g. ``reason``, ``contact``) and save a last time.
 
-        Returns at once; the save runs on a ``voicesync-history-save`` thread (see `flush`).
+        Returns at once; the save runs on the ``voicesync-timer`` thread (see `flush`).
         """
         with self._lock:
             if self._closed:
@@ -298,23 +301,15 @@ class History:
             self._extra.update(record)
             self._extra.setdefault("ended_at", time.time())
             self._version += 1
-            timer, self._timer = self._timer, None
-        self._save_now(timer)
-
-    def _save_now(self, pending: threading.Timer | None) -> None:
-        """Save on a fresh thread now, instead of when the debounce timer fires."""
-        if pending is not None:
-            pending.cancel()
-        if self.store is not None:
-            threading.Thread(target=self._save, name="voicesync-history-save").start()
+        if self.store is not None:  # now, not when a debounced save is due (that one
+            self._timers.schedule(0.0, self._save)  # then finds nothing new to write)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every change so far is saved; False if `timeout` passed first."""
         if self.store is None:
             return True
         with self._lock:
-            pending, timer, self._timer = self._version, self._timer, None
-        if timer is not None:
-            self._save_now(timer)
+            version = self._version
+        self._timers.schedule(0.0, self._save)
         with self._save_lock:
-            return self._idle.wait_for(lambda: self._saved_version >= pending, timeout)
+            return self._idle.wait_for(lambda: self._saved_version >= version, timeout)

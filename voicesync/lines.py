@@ -15,7 +15,7 @@ model: `llm`, `prompt`, `tools`, `greeting` are refused where they are passed.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from voicesync import _codec
 from voicesync._channels import check_phone
@@ -115,19 +115,14 @@ class ClientLines:
             if options:
                 logger.warning("line %s already exists; ignoring new options", number)
             return existing
-        return Line(number, client=self._as_client(), **options)
+        client = cast("Client", self)  # the mixin is only ever a Client
+        return Line(number, client=client, **options)
 
     @property
     def lines(self) -> dict[str, Line]:
         """The lines of this client by number (a snapshot)."""
         with self._lock:
             return {a.number: a for a in self._agents.values() if isinstance(a, Line)}
-
-    def _as_client(self) -> Client:
-        from voicesync.client import Client
-
-        assert isinstance(self, Client)
-        return self
 
 
 def is_line_id(agent_id: str) -> bool:

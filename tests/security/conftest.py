@@ -43,9 +43,9 @@ def canary_watch(monkeypatch: pytest.MonkeyPatch) -> Iterator[CanaryWatch]:
     run = voicesync.client.Client._run
 
     def spy(self: voicesync.Client, lane: str, handlers: Any, args: tuple[Any, ...],
-            received_at: float) -> None:
+            received_at: float, *, size: int = 0) -> None:
         watch.saw_handler_args(args)
-        run(self, lane, handlers, args, received_at)
+        run(self, lane, handlers, args, received_at, size=size)
 
     monkeypatch.setattr(voicesync.client.Client, "_run", spy)
     try:
