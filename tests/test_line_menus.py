@@ -30,7 +30,8 @@ def answer_with(client: voicesync.Client, menu: Menu) -> queue.Queue[Any]:
 
 def listening(client: voicesync.Client, call_id: str) -> voicesync.Call:
     """The line's call once a listen is open on it (keys pressed before would be lost)."""
-    call = until(lambda: client.lines[NUMBER].call(call_id), 5, "the line's call")
+    call: voicesync.Call = until(lambda: client.lines[NUMBER].call(call_id), 5,
+                                 "the line's call")
     until(lambda: call._listens, 5, "an open listen")
     return call
 

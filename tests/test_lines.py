@@ -174,8 +174,10 @@ def test_extensions_are_checked_where_they_are_passed() -> None:
     line = voicesync.Client(url="ws://127.0.0.1:9").line(NUMBER)
     with pytest.raises(voicesync.ConfigurationError, match="agent id or a callable"):
         line.extensions({"1": 42})  # type: ignore[dict-item]
+    def takes_nothing() -> None: ...
+
     with pytest.raises(voicesync.ConfigurationError, match=r"called with \(call\)"):
-        line.extensions({"1": lambda: None})  # type: ignore[dict-item]
+        line.extensions({"1": takes_nothing})  # type: ignore[dict-item]
     with pytest.raises(voicesync.ConfigurationError, match="extension as a string"):
         line.extensions({1: "sales"})  # type: ignore[dict-item]
 
