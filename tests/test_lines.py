@@ -4,6 +4,7 @@ answered in code, its calls, keyed context, and routing a live call to an agent.
 from __future__ import annotations
 
 import queue
+import re
 from typing import Any
 
 import pytest
@@ -105,7 +106,7 @@ def test_a_held_number_is_refused_and_a_line_is_reclaimed_after_a_drop(
     finally:
         other.close()
     mark = sim.mark()
-    sim.drop()
+    sim.drop(sim.connections[0])  # ours, the oldest: the other one may still be closing
     sim.wait_frame(event="line.create", direction="in", since=mark, number=NUMBER)
     line.wait_ready(5)
     assert line.destroy() is True
@@ -122,3 +123,74 @@ def test_a_line_takes_no_model() -> None:
     line = client.line(NUMBER, extension_window_ms=0)
     assert client.line(NUMBER) is line
     assert line.create_frame()["config"] == {"extension_window_ms": 0}
+
+
+def test_extensions_route_or_run_code_before_the_lines_own_handlers(
+        sim: Any, client: voicesync.Client) -> None:
+    sales = client.agent("sales")
+    line = client.line(NUMBER)
+    fell_through: queue.Queue[str | None] = queue.Queue()
+    line.on("call.started", lambda call: fell_through.put(call.extension))
+    failed: queue.Queue[voicesync.Event] = queue.Queue()
+    line.on("call.route_failed", lambda event, call: failed.put(event))
+
+    def closed(call: voicesync.Call) -> None:
+        call.say("The warehouse is closed.").wait(5)
+        call.hangup("closed")
+
+    def welcome(call: voicesync.Call) -> None:
+        call.say(f"Welcome; you dialled {call.extension or 'nothing'}.")
+
+    assert line.extensions({"11": "sales", "20": closed, "30": "nobody-home",
+                            "*": welcome}) is line
+    client.connect(timeout=5)
+    line.wait_ready(5)
+    sales.wait_ready(5)
+
+    to_sales = sim.start_call(to=NUMBER, extension="11")
+    taken = until(lambda: sales.call(to_sales.call_id), 5, "the call at sales")
+    assert (taken.routed_from, taken.extension) == (f"line:{NUMBER}", "11")
+    assert to_sales.ended_reason == "routed"
+    to_code = sim.start_call(to=NUMBER, extension="20")
+    assert to_code.wait_reply() == "The warehouse is closed."
+    assert to_code.wait_ended(5) == "closed"
+    assert sim.start_call(to=NUMBER).wait_reply() == "Welcome; you dialled nothing."
+    assert sim.start_call(to=NUMBER, extension="99").wait_reply() == (
+        "Welcome; you dialled 99.")
+    offline = sim.start_call(to=NUMBER, extension="30")
+    assert failed.get(timeout=5).get("reason") == "offline"
+    assert offline.status == "active"  # the line keeps a call its table could not route
+    assert fell_through.empty()
+
+    line.extensions({"11": "sales"})  # no "*": the line's own handlers get the rest
+    sim.start_call(to=NUMBER, extension="42")
+    assert fell_through.get(timeout=5) == "42"
+    line.extensions({})
+    sim.start_call(to=NUMBER, extension="11")
+    assert fell_through.get(timeout=5) == "11"
+
+
+def test_extensions_are_checked_where_they_are_passed() -> None:
+    line = voicesync.Client(url="ws://127.0.0.1:9").line(NUMBER)
+    with pytest.raises(voicesync.ConfigurationError, match="agent id or a callable"):
+        line.extensions({"1": 42})  # type: ignore[dict-item]
+    def takes_nothing() -> None: ...
+
+    with pytest.raises(voicesync.ConfigurationError, match=r"called with \(call\)"):
+        line.extensions({"1": takes_nothing})  # type: ignore[dict-item]
+    with pytest.raises(voicesync.ConfigurationError, match="extension as a string"):
+        line.extensions({1: "sales"})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(("method", "args"), [
+    ("dial", ("+15550009999",)), ("bridge", ("sales",)), ("add_phone", ("+15550009999",)),
+    ("add_webrtc", ()), ("remove_channel", ("+15550009999",)), ("create_token", ()),
+    ("pause", ()), ("send_message", ("hi",)), ("update", ()),
+])
+def test_a_line_refuses_the_agent_methods_that_are_not_for_numbers_answered_in_code(
+        method: str, args: tuple[Any, ...]) -> None:
+    line = voicesync.Client(url="ws://127.0.0.1:9").line(NUMBER)
+    with pytest.raises(voicesync.ConfigurationError, match=re.escape(f"line {NUMBER}: ")):
+        getattr(line, method)(*args)
+    with pytest.raises(voicesync.ConfigurationError, match="a line has no model"):
+        line.skill(voicesync.skill("booking", "Books rooms."))

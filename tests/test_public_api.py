@@ -25,7 +25,7 @@ PUBLIC = {
     "UserSpeaking",
     "VoiceSyncError",
     "__version__", "llm", "local", "rest", "returning", "tool", "ProviderError",
-    "MissingDependencyError", "Line", "LineTranscriptEntry", "RouteResult",
+    "MissingDependencyError", "Line", "LineTranscriptEntry", "ListenResult", "RouteResult",
     "Skill", "skill",
 }
 

@@ -67,6 +67,7 @@ from voicesync.history import (
 from voicesync.lines import (
     Line as Line,
     LineTranscriptEntry as LineTranscriptEntry,
+    ListenResult as ListenResult,
     RouteResult as RouteResult,
 )
 from voicesync.reply import AbortFlag as AbortFlag, ReplyStream as ReplyStream
@@ -108,6 +109,7 @@ __all__ = [
     "JSONFileStore",
     "Line",
     "LineTranscriptEntry",
+    "ListenResult",
     "MemoryStore",
     "MessageConfirmed",
     "MissingDependencyError",

@@ -1,22 +1,32 @@
 """The line side of a `Call` (docs/protocol.md §2.10): where a call came from, keyed
-context, and handing a live call on a phone line to an agent (`call.route`).
+context, menus (`listen`, `ask`) and handing a live call on a phone line to an agent
+(`call.route`).
 
-`CallLines` is mixed into `Call`. A call answered by a line (`voicesync.Line`) is routed
-with `route()`; the agent that receives it reads `routed_from`, `extension` and
-`line_transcript`. The route's answer (`call.routed` / `call.route_failed`) is applied on
-the reader thread by `_line_frames.py`.
+`CallLines` is mixed into `Call`. A call answered by a line (`voicesync.Line`) asks with
+`ask()` / `listen()` and is routed with `route()`; the agent that receives it reads
+`routed_from`, `extension` and `line_transcript`. The route's answer (`call.routed` /
+`call.route_failed`) and the keys and turns a listen waits for are applied on the reader
+thread by `_line_frames.py`.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
+from voicesync._listen import Listen, ListenResult, check_listen
 from voicesync.errors import CallEndedError, RequestTimeout
+
+if TYPE_CHECKING:
+    from voicesync._handles import SayHandle
+
+logger = logging.getLogger(__name__)
 
 _POLL = 0.05  # how often a blocked route() looks at the call's end
 
@@ -59,13 +69,18 @@ class CallLines:
     owner: str | None
     line_transcript: tuple[LineTranscriptEntry, ...]
     _route: _PendingRoute | None
+    _listens: tuple[Listen, ...]  # replaced whole, so the reader reads it without a lock
+    _taken_by_extension: bool  # a line's extensions() entry answered the call
 
     if TYPE_CHECKING:
         _ended: threading.Event
+        _lock: threading.Lock
 
         @property
         def reason(self) -> str | None: ...
         def send(self, frame: Mapping[str, Any]) -> bool: ...
+        def say(self, text: str, *, add_to_history: bool = False) -> SayHandle: ...
+        def update(self, **options: Any) -> bool: ...
 
     def _read_line_fields(self, frame: Mapping[str, Any]) -> None:
         """From ``call.started``: the extension dialled after the number (None without one),
@@ -81,6 +96,8 @@ class CallLines:
                                 _codec.number_field(e, "at"))
             for e in (entries if isinstance(entries, list) else []) if isinstance(e, Mapping))
         self._route = None
+        self._listens = ()
+        self._taken_by_extension = False
 
     def set_context(self, key: str, value: Any) -> bool:
         """Keep `value` under `key` on the platform's session (``set_context``). It stays
@@ -132,3 +149,65 @@ class CallLines:
         if pending is not None and not pending.done.is_set():
             pending.result = result
             pending.done.set()
+
+    # ------------------------------------------------------------------ menus
+
+    def listen(self, *, timeout: float, digits: int = 0, terminator: str | None = None,
+               speech: bool = False, language: str | None = None) -> ListenResult:
+        """Wait for the caller's answer: the first of the keypad, speech, or `timeout`.
+
+        Keys are collected from now: the listen ends once `digits` keys were pressed, or
+        when the `terminator` key (``"#"``) is pressed, whatever came before it. With
+        `speech`, the caller's next turn (``turn.end``, the call's own recognizer) ends
+        it too. `language` switches the call's language first (``session.configure``).
+        Returns a `ListenResult` (``by``: ``keypad``, ``speech``, ``timeout``); a call
+        that ends meanwhile, or has ended, gives a falsy ``timeout`` one. The keys and
+        turns it takes still reach the call's handlers. Any thread but the reader,
+        including a handler of this call.
+        """
+        with self._listening(timeout, digits, terminator, speech, language) as listen:
+            return listen.wait(timeout, self._ended)
+
+    def ask(self, text: str, *, timeout: float, digits: int = 0,
+            terminator: str | None = None, speech: bool = False,
+            language: str | None = None, say_timeout: float = 60.0) -> ListenResult:
+        """`say(text)`, then `listen(...)`: a question and its answer.
+
+        Keys pressed while the question plays count (a caller who knows the menu presses
+        over it); the answer is returned once the line stopped speaking, and `timeout`
+        counts from then. After `say_timeout` without the platform reporting the end of
+        the question, the timeout starts anyway. `language` switches the call's language
+        before the question. Any thread but the reader, including a handler of this call.
+        """
+        with self._listening(timeout, digits, terminator, speech, language) as listen:
+            try:
+                self.say(text).wait(say_timeout)
+            except RequestTimeout:
+                logger.warning("call %s: the question was not over after %g s; "
+                               "listening anyway", self.id, say_timeout)
+            return listen.wait(timeout, self._ended)
+
+    @contextmanager
+    def _listening(self, timeout: float, digits: int, terminator: str | None,
+                   speech: bool, language: str | None) -> Iterator[Listen]:
+        check_listen(digits, terminator, speech, timeout)
+        listen = Listen(digits, terminator, speech)
+        with self._lock:
+            self._listens = (*self._listens, listen)
+        try:
+            if language:
+                self.update(language=language)
+            yield listen
+        finally:
+            with self._lock:
+                self._listens = tuple(x for x in self._listens if x is not listen)
+
+    def _keypad(self, digit: str) -> None:
+        """A ``call.dtmf_received`` for the call's listens (reader thread)."""
+        for listen in self._listens:
+            listen.key(digit)
+
+    def _heard(self, text: str, confidence: float) -> None:
+        """A caller's ``turn.end`` for the call's listens (reader thread)."""
+        for listen in self._listens:
+            listen.heard(text, confidence)

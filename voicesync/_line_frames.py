@@ -1,5 +1,6 @@
 """The frames only phone lines get (docs/protocol.md §2.10), applied on the reader thread:
-``line.created`` / ``line.error`` / ``line.destroyed`` and a route's answer.
+``line.created`` / ``line.error`` / ``line.destroyed`` and a route's answer; and the
+keys and turns a call's `listen()` waits for.
 
 Everything else a line gets (``call.started``, speech, keys) carries ``agent_id:
 "line:<number>"`` and is routed like an agent's. A routed call keeps its call id under
@@ -33,9 +34,31 @@ class LineFrames:
         self._d = dispatcher
 
     def table(self) -> dict[str, Callable[[Frame, float], None]]:
+        """The line frames, and the dispatcher's own handlers of ``call.dtmf_received``
+        and ``turn.end`` followed by feeding the call's listens (`_listen.py`)."""
+        own = self._d._table
         return {"line.created": self._created, "line.error": self._error,
                 "line.destroyed": self._destroyed, "call.routed": self._routed,
-                "call.route_failed": self._route_failed}
+                "call.route_failed": self._route_failed,
+                "call.dtmf_received": self._then(
+                    own.get("call.dtmf_received", self._d._generic), self._key),
+                "turn.end": self._then(own.get("turn.end", self._d._generic), self._turn)}
+
+    def _then(self, handle: Callable[[Frame, float], None],
+              listens: Callable[[Call, Frame], None]) -> Callable[[Frame, float], None]:
+        def both(frame: Frame, received_at: float) -> None:
+            handle(frame, received_at)  # state and handlers first, as without a listen
+            call = self._d._call(frame)
+            if call is not None and call._listens:
+                listens(call, frame)
+
+        return both
+
+    def _key(self, call: Call, frame: Frame) -> None:
+        call._keypad(_codec.text_field(frame, "digit"))
+
+    def _turn(self, call: Call, frame: Frame) -> None:
+        call._heard(call._turn_text, call._turn_confidence)  # as the Turn handlers get
 
     def _line(self, frame: Frame) -> Line | None:
         number = _codec.text_field(frame, "number")

@@ -16,10 +16,10 @@ def test_a_call_to_a_line_is_routed_in_place_to_an_agent(
         sim: Simulator, make_client: Callable[..., WsClient]) -> None:
     line_side, agent_side = make_client(), make_client()
     line_side.send({"event": "line.create", "number": NUMBER,
-                    "config": {"language": "es", "extension_window_ms": 0}})
+                    "config": {"language": "es", "extension_window_ms": 1000}})
     line_side.expect("line.created", number=NUMBER)
     agent_side.register("sales")
-    caller = sim.start_call(to=NUMBER, extension="7")
+    caller = sim.start_call(to=NUMBER, extension="7#")
     started = line_side.expect("call.started", call_id=caller.call_id)
     assert (started["agent_id"], started["extension"], started["owner"],
             started["language"]) == (f"line:{NUMBER}", "7", "line", "es")
@@ -41,6 +41,23 @@ def test_a_call_to_a_line_is_routed_in_place_to_an_agent(
     at_sales = sim.wait_call(agent="sales")
     assert at_sales.context == {"lang": "es", "vip": True}
     assert at_sales.history == [{"role": "assistant", "content": "Hola, one moment."}]
+
+
+def test_without_an_extension_window_the_dialled_digits_arrive_as_key_presses(
+        sim: Simulator, make_client: Callable[..., WsClient]) -> None:
+    ws = make_client()
+    ws.send({"event": "line.create", "number": NUMBER, "config": {"extension_window_ms": 0}})
+    ws.expect("line.created", number=NUMBER)
+    mark = ws.mark()
+    caller = sim.start_call(to=NUMBER, extension="42")
+    started = ws.expect("call.started", call_id=caller.call_id, start=mark)
+    assert started["extension"] is None
+    ws.expect("call.dtmf_received", call_id=caller.call_id, digits="42", start=mark)
+    keys = [f for f in ws.events(caller.call_id, start=mark)
+            if f["event"] == "call.dtmf_received"]
+    assert [(k["digit"], k["digits"]) for k in keys] == [("4", "4"), ("2", "42")]
+    frames = [f["event"] for f in ws.events(caller.call_id, start=mark)]
+    assert frames.index("call.started") < frames.index("call.dtmf_received")
 
 
 def test_a_route_from_an_agent_call_fails_and_a_dropped_connection_frees_its_line(

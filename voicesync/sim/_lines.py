@@ -1,5 +1,5 @@
-"""Phone lines on the simulator (docs/protocol.md §2.10): claiming a number, calls to it,
-keyed context, and routing a live call to an agent.
+"""Phone lines on the simulator (docs/protocol.md §2.10): claiming a number, calls to it
+and their extension window, keyed context, and routing a live call to an agent.
 
 A line is kept as an `AgentReg` whose slug is ``line:<number>`` (the `agent_id` the
 platform puts on a line's call events), so its calls are ordinary `CallCore`s. A route
@@ -9,7 +9,8 @@ line, then ``call.started`` with the same call id to the agent, with ``owner: "a
 line's keyed context goes along. Simulator choices where the platform is UNKNOWN: an
 agent that is not registered fails with reason ``offline``; a call that is not a line's
 fails with ``swap_failed``; the transcript entries carry no ``at``; ``set_context`` is
-not acknowledged. All functions run with the simulator lock held.
+not acknowledged; the extension window is not waited out (``call.started`` comes at
+once). All functions run with the simulator lock held.
 """
 
 from __future__ import annotations
@@ -24,6 +25,25 @@ from voicesync.sim._util import JsonDict, slugify, text_field
 logger = logging.getLogger(__name__)
 
 PREFIX = "line:"
+DEFAULT_EXTENSION_WINDOW_MS = 2500
+
+
+def reach_line(call: CallCore, extension: str | None) -> None:
+    """A caller reaches a line, their phone sending `extension` after the number.
+
+    Within the line's extension window the digits become the call's ``extension`` (a
+    final ``#`` closes the window and is not part of it) and are never key presses; a
+    line whose window is 0 starts at once, and the digits arrive as key presses after
+    ``call.started``.
+    """
+    window = call.agent_config.get("extension_window_ms", DEFAULT_EXTENSION_WINDOW_MS)
+    digits = extension or ""
+    in_window = window != 0
+    call.extension = (digits.removesuffix("#") or None) if in_window else None
+    call.started_extra = {"extension": call.extension, "owner": "line"}
+    call.begin()
+    if digits and not in_window:
+        call.press(digits)
 
 
 def line_create(platform: Platform, conn: SimConnection, frame: JsonDict) -> None:

@@ -18,6 +18,7 @@ from voicesync.sim._chat import TextSessions
 from voicesync.sim._clock import Clock
 from voicesync.sim._handlers import handle_text
 from voicesync.sim._http import make_process_request
+from voicesync.sim._lines import PREFIX as LINE_PREFIX, reach_line
 from voicesync.sim._llm import ScriptedLLM
 from voicesync.sim._platform import AgentReg, Platform
 from voicesync.sim._record import Direction, Frame, FrameLog, FramePredicate, match
@@ -203,7 +204,9 @@ class Simulator(SimSettings, TextSessions):
         number `to` (an agent's phone number or a line). A number with `ringing: true`
         rings first; this waits for the agent to accept it (or for the auto-accept) and
         raises RuntimeError if it is rejected. `extension` is the digits the caller's phone
-        sent after the number (a line's call carries it, or null, with ``owner: "line"``).
+        sends after the number to a line (``"33"``; a final ``#`` closes the window): the
+        call carries them as ``extension``, or, on a line whose extension window is 0, they
+        arrive after ``call.started`` as key presses.
         """
         call = self.ring(agent, from_, to, transport=transport, metadata=metadata,
                          token=token, extension=extension, timeout=timeout)
@@ -231,10 +234,9 @@ class Simulator(SimSettings, TextSessions):
                 to = phones[0] if transport == "phone" and phones else reg.slug
             core = platform.new_call(reg, from_=from_, to=to, transport=transport,
                                      metadata=metadata)
-            core.extension = extension
-            if reg.slug.startswith("line:"):
-                core.started_extra = {"extension": extension, "owner": "line"}
-            if transport == "phone" and platform.ringing(reg, to):
+            if reg.slug.startswith(LINE_PREFIX):
+                reach_line(core, extension)
+            elif transport == "phone" and platform.ringing(reg, to):
                 core.ring()
             else:
                 core.begin()
