@@ -1,7 +1,9 @@
-"""The platform's REST endpoints on the WebSocket's own host:port (token minting, voices, phones).
+"""The platform's REST endpoints on the WebSocket's own host:port (token minting, voices, phones,
+agents' memory).
 
 Served from websockets' `process_request` hook: a request that is not a WebSocket upgrade
-gets a JSON answer and the connection closes. Only bodiless GET/POST requests parse.
+gets a JSON answer and the connection closes. Only requests without a body parse (routes
+that take one are served by `KnowledgeServer`).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def route(platform: Platform, request: Request, base_url: str) -> Reply:
         if not _authorized(platform, request):
             return HTTPStatus.UNAUTHORIZED, {"detail": "Invalid API key"}
         return HTTPStatus.OK, {"success": True, **BALANCE}
+    if path.startswith("/api/memory/"):
+        if not _authorized(platform, request):
+            return HTTPStatus.UNAUTHORIZED, {"success": False, "error": "Invalid API key"}
+        return platform.memory.route(request.method, path, query)
     if path == "/health":
         return HTTPStatus.OK, {"ok": True}
     return HTTPStatus.NOT_FOUND, {"detail": f"Not found: {path}"}

@@ -19,6 +19,7 @@ from voicesync.sim._clock import Clock
 from voicesync.sim._handlers import handle_text
 from voicesync.sim._http import make_process_request
 from voicesync.sim._llm import ScriptedLLM
+from voicesync.sim._memory import MemoryStore
 from voicesync.sim._platform import AgentReg, Platform
 from voicesync.sim._record import Direction, Frame, FrameLog, FramePredicate, match
 from voicesync.sim._server import NamedConnection, ws_logger
@@ -172,6 +173,11 @@ class Simulator(SimSettings, TextSessions):
     def clock(self) -> Clock:
         """The simulator's clock: `now()`, and `advance()`/`hold()` in virtual mode."""
         return self._clock
+
+    @property
+    def memory(self) -> MemoryStore:
+        """Agents' memory as ``/api/memory`` serves it; seed it with `remember(...)`."""
+        return self._platform.memory
 
     @property
     def llm(self) -> ScriptedLLM:
