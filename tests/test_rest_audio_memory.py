@@ -65,7 +65,7 @@ def test_audio_refusals_are_typed(rest: Rest, sim: Any) -> None:
     assert info.value.status == 400
     with pytest.raises(RestError, match="pcm or wav"):
         rest.audio.speech("Hello", "elevenlabs/sarah", format="mp3")
-    with pytest.raises(ValueError, match="1..5000"):
+    with pytest.raises(ValueError, match=r"1\.\.5000"):
         rest.audio.speech("", "elevenlabs/sarah")
     with KnowledgeServer(api_key=CANARY_KEY) as server:
         wrong = Rest("pk_wrong", sim.http_url, audio_url=server.url)
