@@ -95,6 +95,7 @@ class Dispatcher(TurnFrames, SessionFrames):
         name = frame["event"]
         try:
             self._adopt(frame, received_at)
+            self._client._publish(frame)  # to `client.events()` feeds (_feed.py)
             self._table.get(name, self._generic)(frame, received_at)
         except Exception as exc:
             self._client._report(VoiceSyncError(
