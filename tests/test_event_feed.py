@@ -46,10 +46,13 @@ def test_a_feed_carries_every_agents_call_events_in_order(sim: Any,
     assert {e.raw["agent_id"] for e in seen} == {"support"}  # filled in where the wire omits it
     assert sales_only.get(timeout=0.2) is None
 
+    one_call = client.events(calls=[caller.call_id])
     other = sim.start_call("sales")
     other.hangup()
     names = [e.name for e in _until_named(sales_only, "call.ended")]
     assert names[0] == "call.started" and "call.ended" in names
+    caller.say("thanks")
+    assert {e.call_id for e in _until_named(one_call, "turn.end")} == {caller.call_id}
     assert all(e.raw["agent_id"] == "sales"
                for e in _until_named(everything, "call.ended") if e.call_id == other.call_id)
 

@@ -62,9 +62,10 @@ class EventFeed:
 
     SSE_HEADERS = SSE_HEADERS
 
-    def __init__(self, hub: Feeds, agents: frozenset[str] | None, max_backlog: int) -> None:
+    def __init__(self, hub: Feeds, agents: frozenset[str] | None, calls: frozenset[str] | None,
+                 max_backlog: int) -> None:
         self._hub = hub
-        self._agents = agents
+        self._agents, self._calls = agents, calls
         self.max_backlog = max_backlog
         self._cond = threading.Condition(threading.Lock())
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
@@ -158,9 +159,10 @@ class EventFeed:
 
     # ------------------------------------------------------------------ reader thread
 
-    def _offer(self, agent_id: str, frame: dict[str, Any]) -> bool:
+    def _offer(self, agent_id: str, call_id: str | None, frame: dict[str, Any]) -> bool:
         """Queue a frame unless it is filtered out; False if it had to be dropped."""
-        if self._agents is not None and agent_id not in self._agents:
+        if ((self._agents is not None and agent_id not in self._agents)
+                or (self._calls is not None and call_id not in self._calls)):
             return True
         with self._cond:
             if self._ended:
@@ -184,10 +186,12 @@ class Feeds:
             client._lanes, lambda delay, fn: client._schedule(delay, fn, or_now=True),
             client._report)
 
-    def open(self, agents: Iterable[str] | None, max_backlog: int) -> EventFeed:
+    def open(self, agents: Iterable[str] | None, calls: Iterable[str] | None,
+             max_backlog: int) -> EventFeed:
         if max_backlog < 1:
             raise ValueError("max_backlog must be at least 1")
-        feed = EventFeed(self, None if agents is None else frozenset(agents), max_backlog)
+        feed = EventFeed(self, None if agents is None else frozenset(agents),
+                         None if calls is None else frozenset(calls), max_backlog)
         with self._lock:
             self._feeds = (*self._feeds, feed)
         return feed
@@ -202,22 +206,22 @@ class Feeds:
         feeds = self._feeds
         if not feeds:
             return
-        agent_id = self._agent_of(frame)
+        call_id = _codec.call_id_of(frame)
+        agent_id = self._agent_of(frame, call_id)
         if agent_id is None:
             return
         item = {**frame, "agent_id": agent_id}
         for feed in feeds:
-            if not feed._offer(agent_id, item):
+            if not feed._offer(agent_id, call_id, item):
                 self._drops.dropped()
 
     def client_closed(self) -> bool:
         return bool(self._client._closed)
 
-    def _agent_of(self, frame: Mapping[str, Any]) -> str | None:
+    def _agent_of(self, frame: Mapping[str, Any], call_id: str | None) -> str | None:
         wire_id = frame.get("agent_id")
         agent = self._client._resolve_agent(wire_id) if isinstance(wire_id, str) else None
         if agent is None:
-            call_id = _codec.call_id_of(frame)
             call = self._client._calls_by_id.get(call_id) if call_id else None
             agent = call.agent if call is not None else None
         return agent.id if agent is not None else None
@@ -245,10 +249,11 @@ class ClientEvents:
     _feeds_hub: Feeds | None = None
     _feeds_lock = threading.Lock()  # creates the hub once, across clients: rare and short
 
-    def events(self, agents: Iterable[str] | None = None, *, max_backlog: int = 1000
-               ) -> EventFeed:
+    def events(self, agents: Iterable[str] | None = None, *, calls: Iterable[str] | None = None,
+               max_backlog: int = 1000) -> EventFeed:
         """A feed of every event of this client's agents and their calls, or only of
-        `agents` (their ids), from now on, for a dashboard or a log shipper.
+        `agents` (their ids) and/or `calls` (call ids), from now on, for a dashboard or a
+        log shipper.
 
         Iterate it (``for event in feed``) or serve ``feed.sse()`` as a
         ``text/event-stream`` response. The reader never waits for it: a feed more than
@@ -260,7 +265,7 @@ class ClientEvents:
             if self._feeds_hub is None:
                 self._feeds_hub = Feeds(cast("Client", self))
             hub = self._feeds_hub
-        return hub.open(agents, max_backlog)
+        return hub.open(agents, calls, max_backlog)
 
     def _publish(self, frame: Mapping[str, Any]) -> None:
         """The dispatcher's hook: offer a received frame to the feeds. Reader thread."""
