@@ -4,23 +4,27 @@ with typed results and typed errors (the simulator and `KnowledgeServer` serve t
 from __future__ import annotations
 
 import io
+import threading
 import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CANARY_KEY
+from helpers import CANARY_KEY, until
 
 import voicesync
 from voicesync.rest import (
+    FinalTranscript,
     MemoryContact,
     MemoryHit,
     ModelAccess,
+    PartialTranscript,
     Rest,
     RestError,
     Speech,
     Transcription,
+    TranscriptionDone,
     TranscriptWord,
 )
 from voicesync.sim import KnowledgeServer
@@ -111,3 +115,35 @@ def test_model_access_and_catalog(rest: Rest) -> None:
     assert rest.models.allowed("stt", "deepgram/nova-3") is True
     catalog = rest.models.catalog()
     assert len(catalog) == 5 and {m.service for m in catalog} == {"llm", "tts", "stt"}
+
+
+def test_live_transcription_over_its_own_socket(sim: Any) -> None:
+    sim.api_key = CANARY_KEY
+    rest = Rest(CANARY_KEY, sim.http_url)  # the live socket is on the simulator's port
+    with rest.audio.transcribe_stream(language="es", diarize=True) as live:
+        assert live.request_id.startswith("stt_") and live.sample_rate == 16000
+        live.write(bytes(16000))  # 0.5 s of 16 kHz 16-bit mono
+        live.finalize()
+        live.write(bytes(32000))
+        done = live.end()
+        items = list(live)
+    assert done == TranscriptionDone(1.5, 0.025)
+    assert items[0] == PartialTranscript("[0.50 s of audio]")
+    finals = [(i.text, i.start, i.end, i.language, i.speaker) for i in items
+              if isinstance(i, FinalTranscript)]
+    assert finals == [("[0.50 s of audio]", 0.0, 0.5, "es", "0"),
+                      ("[1.00 s of audio]", 0.5, 1.5, "es", "0")]
+    with pytest.raises(RestError, match="ended"):
+        live.write(b"late")
+    until(lambda: not any(t.name == "voicesync-stt-reader" for t in threading.enumerate()),
+          5, "the stream's reader to end")
+
+    with pytest.raises(voicesync.AuthenticationError):
+        Rest("pk_wrong", sim.http_url).audio.transcribe_stream()
+    with pytest.raises(RestError, match="BAD_ARGS"):
+        rest.audio.transcribe_stream(sample_rate=11025)  # type: ignore[arg-type]
+    with rest.audio.transcribe_stream() as dropped:  # closed without end(): no error
+        dropped.write(bytes(3200))
+    assert all(isinstance(i, PartialTranscript) for i in list(dropped))
+    with pytest.raises(RestError, match="ended"):
+        dropped.write(b"late")

@@ -16,6 +16,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from voicesync._codec import int_field, number_field, text_field
 from voicesync._rest import rows
+from voicesync._rest_stt import (
+    Encoding,
+    TranscriptionStream,
+    TranscriptWord,
+    open_stream,
+    speaker_label,
+    words,
+)
 from voicesync.errors import RestError
 
 if TYPE_CHECKING:
@@ -38,14 +46,6 @@ class Speech:
     request_id: str
     characters: int
     audio_ms: int
-
-
-@dataclass(frozen=True)
-class TranscriptWord:
-    word: str
-    start: float
-    end: float
-    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,28 @@ class Audio:
         return Speech(answer.content, fmt, rate, head.get("x-pinecall-request-id", ""),
                       len(text) if characters is None else characters, audio_ms)
 
+    def transcribe_stream(self, *, model: str | None = None, language: str | None = None,
+                          sample_rate: Literal[8000, 16000, 24000, 48000] = 16000,
+                          encoding: Encoding = "linear16", diarize: bool = False
+                          ) -> TranscriptionStream:
+        """Transcribe audio live as you `write` it (``with`` it, or `end`/`close` it).
+
+        Blocks until the server is listening (up to the `Rest` timeout); refusals raise
+        as REST ones do (`AuthenticationError`, `UpgradeRequiredError`, `RestError`)::
+
+            with rest.audio.transcribe_stream(language="en") as live:
+                for chunk in microphone():        # 16-bit mono PCM at sample_rate
+                    live.write(chunk)
+                done = live.end()                 # TranscriptionDone(audio_seconds, ...)
+                finals = [i.text for i in live if isinstance(i, FinalTranscript)]
+        """
+        params = {"sample_rate": str(sample_rate), "encoding": encoding,
+                  **({"model": model} if model else {}),
+                  **({"language": language} if language else {}),
+                  **({"diarize": "true"} if diarize else {})}
+        rest = self._rest
+        return open_stream(rest.audio_url, rest._api_key, params, rest.timeout)
+
     def transcribe(self, audio: bytes | str | os.PathLike[str], *,
                    filename: str | None = None, content_type: str | None = None,
                    model: str | None = None, language: str | None = None,
@@ -127,20 +149,13 @@ class Audio:
             text_field(raw, "text"), text_field(raw, "language"),
             number_field(raw, "duration") or 0.0, answer.headers.get("x-pinecall-request-id", ""),
             text_field(raw, "model") or None,
-            tuple(TranscriptWord(text_field(w, "word"), number_field(w, "start") or 0.0,
-                                 number_field(w, "end") or 0.0, _speaker(w))
-                  for w in rows(raw, "words")),
+            words(raw),
             tuple(TranscriptSegment(int_field(s, "id") or 0, number_field(s, "start") or 0.0,
                                     number_field(s, "end") or 0.0, text_field(s, "text"),
-                                    _speaker(s))
+                                    speaker_label(s))
                   for s in rows(raw, "segments")))
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name, "")
     return int(value) if value.isdigit() else None
-
-
-def _speaker(raw: Mapping[str, Any]) -> str | None:
-    value = raw.get("speaker")
-    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None

@@ -36,27 +36,23 @@ from voicesync._rest import (
     request_bytes,
     rows,
 )
-from voicesync._rest_audio import Audio, Speech, Transcription, TranscriptSegment, TranscriptWord
-from voicesync._rest_memory import (
-    Memory,
-    MemoryContact,
-    MemoryFact,
-    MemoryHit,
-    ModelAccess,
-    Models,
+from voicesync._rest_audio import Audio, Speech, Transcription, TranscriptSegment
+from voicesync._rest_memory import Memory, MemoryContact, MemoryFact, MemoryHit, ModelAccess, Models
+from voicesync._rest_stt import (
+    FinalTranscript,
+    PartialTranscript,
+    TranscriptionDone,
+    TranscriptionStream,
+    TranscriptWord,
 )
-from voicesync.errors import (
-    ConfigurationError,
-    NotFoundError,
-    RestError,
-    UpgradeRequiredError,
-)
+from voicesync.errors import ConfigurationError, NotFoundError, RestError, UpgradeRequiredError
 
 __all__ = [
-    "Audio", "Balance", "KnowledgeBase", "KnowledgeDoc", "KnowledgeHit", "Memory",
-    "MemoryContact", "MemoryFact", "MemoryHit", "ModelAccess", "Models", "NotFoundError",
-    "PhoneNumber", "Rest", "RestError", "Speech", "Token", "TranscriptSegment", "TranscriptWord",
-    "Transcription", "UpgradeRequiredError", "Voice", "VoiceLanguage",
+    "Audio", "Balance", "FinalTranscript", "KnowledgeBase", "KnowledgeDoc", "KnowledgeHit",
+    "Memory", "MemoryContact", "MemoryFact", "MemoryHit", "ModelAccess", "Models",
+    "NotFoundError", "PartialTranscript", "PhoneNumber", "Rest", "RestError", "Speech", "Token",
+    "TranscriptSegment", "TranscriptWord", "Transcription", "TranscriptionDone",
+    "TranscriptionStream", "UpgradeRequiredError", "Voice", "VoiceLanguage",
 ]
 
 DEFAULT_KNOWLEDGE_URL = "https://playground.pinecall.io"

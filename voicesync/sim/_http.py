@@ -22,6 +22,7 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection
 
 from voicesync.sim._platform import Platform, TokenGrant
+from voicesync.sim._stt_stream import STREAM_PATH
 from voicesync.sim._util import JsonDict, slugify
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ def make_process_request(platform: Platform, base_url: Callable[[], str]) -> Pro
     def process_request(ws: ServerConnection, request: Request) -> Response | None:
         threading.current_thread().name = f"voicesync-sim-conn-{ws.id.hex[:8]}"
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            if request.path.startswith(STREAM_PATH) and not _authorized(platform, request):
+                return ws.respond(HTTPStatus.UNAUTHORIZED, "Invalid API key\n")
             return None
         try:
             status, body = route(platform, request, base_url())

@@ -24,6 +24,7 @@ from voicesync.sim._platform import AgentReg, Platform
 from voicesync.sim._record import Direction, Frame, FrameLog, FramePredicate, match
 from voicesync.sim._server import NamedConnection, ws_logger
 from voicesync.sim._settings import SimSettings
+from voicesync.sim._stt_stream import STREAM_PATH, serve_transcription
 from voicesync.sim._util import JsonDict, slugify
 from voicesync.sim.simcall import SimCall
 
@@ -134,6 +135,8 @@ class Simulator(SimSettings, TextSessions):
 
     def _serve_connection(self, ws: ServerConnection) -> None:
         threading.current_thread().name = f"voicesync-sim-conn-{ws.id.hex[:8]}"
+        if ws.request is not None and ws.request.path.startswith(STREAM_PATH):
+            return serve_transcription(ws)  # not an SDK connection: live transcription
         conn = self._platform.add_conn(ws)
         try:
             for message in ws:
