@@ -78,15 +78,18 @@ def open_stream(audio_url: str, api_key: str, params: Mapping[str, str],
                 timeout: float) -> TranscriptionStream:
     """Open the socket and wait for ``ready``; refusals are typed like REST ones."""
     import websocket  # late, as `requests` is
+    from websocket._handshake import SUPPORTED_REDIRECT_STATUSES
 
     base = audio_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     url = f"{base}{STREAM_PATH}?{urlencode(dict(params))}"
     host = urlsplit(url).hostname or ""
+    ws: Any = websocket.WebSocket(enable_multithread=True)  # written by any thread, read by one
     try:
-        ws = websocket.create_connection(
-            url, timeout=timeout, header=[f"Authorization: Bearer {api_key}"],
-            # A plain ws:// URL (loopback, or allowed insecure) never goes through a proxy.
-            http_no_proxy=[host] if url.startswith("ws://") or is_loopback(url) else None)
+        ws.connect(url, timeout=timeout, header=[f"Authorization: Bearer {api_key}"],
+                   suppress_origin=True, redirect_limit=0,  # the key goes here or nowhere
+                   # A plain ws:// URL (loopback, or allowed insecure) never uses a proxy.
+                   http_no_proxy=[host] if url.startswith("ws://") or is_loopback(url)
+                   else None)
     except websocket.WebSocketBadStatusException as exc:
         status = exc.status_code
         message = f"{base}{STREAM_PATH} refused the transcription socket (HTTP {status})"
@@ -95,6 +98,11 @@ def open_stream(audio_url: str, api_key: str, params: Mapping[str, str],
         kind = {402: UpgradeRequiredError, 404: NotFoundError}.get(status, RestError)
         raise kind(message, status=status) from None
     except (OSError, websocket.WebSocketException) as exc:
+        answered = getattr(ws.handshake_response, "status", None)
+        if answered in SUPPORTED_REDIRECT_STATUSES:
+            raise ConnectError(f"{base}{STREAM_PATH} answered with a redirect (HTTP {answered}); "
+                               "the API key is not sent on: use the final address",
+                               url=base) from None
         raise ConnectError(f"could not open {base}{STREAM_PATH}: {type(exc).__name__}",
                            url=base) from None
     try:
