@@ -10,7 +10,7 @@ from __future__ import annotations
 import mimetypes
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,7 +40,7 @@ class Speech:
     """One synthesised utterance. `audio` is the whole body: pcm and wav are 16-bit mono
     at `sample_rate`; `characters` were billed; `audio_ms` is the audio's length."""
 
-    audio: bytes
+    audio: bytes = field(repr=False)  # a second of audio is 32 KB: not for reprs and logs
     format: SpeechFormat
     sample_rate: int
     request_id: str
