@@ -46,6 +46,10 @@ def test_a_feed_carries_every_agents_call_events_in_order(sim: Any,
     assert {e.raw["agent_id"] for e in seen} == {"support"}  # filled in where the wire omits it
     assert sales_only.get(timeout=0.2) is None
 
+    caller.duplicate("user.message")  # the platform sometimes sends one twice
+    caller.send_event("audio.metrics", n=1)
+    assert everything.get(timeout=5).name == "audio.metrics"  # type: ignore[union-attr]
+
     one_call = client.events(calls=[caller.call_id])
     other = sim.start_call("sales")
     other.hangup()

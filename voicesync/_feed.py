@@ -33,6 +33,10 @@ SSE_HEADERS: Mapping[str, str] = {"Cache-Control": "no-cache", "X-Accel-Bufferin
 # A waiting reader checks this often whether the client closed (as `run_forever` does):
 # the close path has no hook into feeds, and a closed client sends nothing more anyway.
 _CLOSE_CHECK = 0.5
+# Frames the platform may send twice (docs/protocol.md, PROTOCOL §1.8): a feed carries each
+# once, as handlers get it, keyed by (event, call id, message id).
+_ONCE = frozenset({"user.message", "message.confirmed", "bot.finished", "llm.tool_call"})
+_REMEMBER = 4096  # keys kept for that: duplicates come right after the original
 
 
 def sse_message(event: str, data: Mapping[str, Any]) -> str:
@@ -182,6 +186,8 @@ class Feeds:
         self._client = client
         self._lock = threading.Lock()
         self._feeds: tuple[EventFeed, ...] = ()  # replaced, never mutated: read without lock
+        self._seen: collections.OrderedDict[tuple[str, str, str], None] = (
+            collections.OrderedDict())  # reader thread only
         self._drops = _FeedDrops(
             client._lanes, lambda delay, fn: client._schedule(delay, fn, or_now=True),
             client._report)
@@ -208,7 +214,7 @@ class Feeds:
             return
         call_id = _codec.call_id_of(frame)
         agent_id = self._agent_of(frame, call_id)
-        if agent_id is None:
+        if agent_id is None or self._repeated(frame, call_id):
             return
         item = {**frame, "agent_id": agent_id}
         for feed in feeds:
@@ -217,6 +223,18 @@ class Feeds:
 
     def client_closed(self) -> bool:
         return bool(self._client._closed)
+
+    def _repeated(self, frame: Mapping[str, Any], call_id: str | None) -> bool:
+        name, message_id = frame["event"], _codec.msg_id_of(frame)
+        if name not in _ONCE or not message_id:
+            return False
+        key = (name, call_id or "", message_id)
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        if len(self._seen) > _REMEMBER:
+            self._seen.popitem(last=False)
+        return False
 
     def _agent_of(self, frame: Mapping[str, Any], call_id: str | None) -> str | None:
         wire_id = frame.get("agent_id")
