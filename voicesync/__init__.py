@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from voicesync import rest as rest, returning as returning
+from voicesync._feed import EventFeed as EventFeed
 from voicesync._stats import ClientStats as ClientStats
 from voicesync._version import __version__ as __version__
 from voicesync.agent import Agent as Agent
@@ -101,6 +102,7 @@ __all__ = [
     "ConnectionClosedError",
     "DTMFReceived",
     "Event",
+    "EventFeed",
     "EventName",
     "EventsDroppedError",
     "History",

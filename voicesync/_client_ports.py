@@ -77,6 +77,9 @@ class ClientPorts:
     def emit_client(self, name: str, *args: Any) -> None:
         self._client._emit_client(name, *args)
 
+    def feed(self, frame: Mapping[str, Any]) -> None:
+        self._client._publish(frame)
+
     def run(self, lane: str, handlers: tuple[Handler, ...], args: tuple[Any, ...],
             received_at: float, size: int = 0) -> None:
         self._client._run(lane, handlers, args, received_at, size=size)

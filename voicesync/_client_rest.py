@@ -1,17 +1,19 @@
-"""The REST half of `Client`: its `rest` resources and browser tokens for its agents."""
+"""What `Client` offers web apps: its `rest` resources, browser tokens for its agents, and
+(from `ClientEvents`, `_feed.py`) event feeds for dashboards."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from voicesync._feed import ClientEvents
 from voicesync.rest import Channel, Rest, Scope, Token
 
 if TYPE_CHECKING:
     from voicesync._client_ports import ClientPorts
 
 
-class ClientRest:
+class ClientRest(ClientEvents):
     """Mixed into `Client`; every method may be called from any thread."""
 
     _rest: Rest

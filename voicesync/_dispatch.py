@@ -96,6 +96,7 @@ class Dispatcher(TurnFrames, SessionFrames):
         self._applying.size = size
         try:
             self._adopt(frame, received_at)
+            self._host.feed(frame)  # to `client.events()` feeds (_feed.py)
             self._table.get(name, self._generic)(frame, received_at)
         except Exception as exc:
             self._host.report(VoiceSyncError(

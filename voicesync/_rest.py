@@ -17,6 +17,7 @@ import ipaddress
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -81,15 +82,40 @@ def request(method: str, url: str, api_key: str, timeout: float, *,
     `NotFoundError` (404), `UpgradeRequiredError` (402), `RestError` for any other refusal
     and for a success whose body is not a JSON object (an empty body is ``{}``).
     """
+    answer = request_bytes(method, url, api_key, timeout, params=params, body=body)
+    return json_object(answer, f"{method} {url}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A successful answer: its status, headers (lower-case names) and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    text: str  # the body decoded and redacted; "" for a binary body
+
+
+def request_bytes(method: str, url: str, api_key: str, timeout: float, *,
+                  params: Mapping[str, str] | None = None,
+                  body: Mapping[str, Any] | None = None,
+                  files: Mapping[str, tuple[str, bytes, str]] | None = None,
+                  data: Mapping[str, str] | None = None,
+                  accept: str = "application/json") -> Answer:
+    """`request`'s guards and typed refusals, for any body: a JSON `body`, or a multipart
+    form (`files` by field: (filename, bytes, content type), plus `data` fields)."""
     import requests  # late: loaded with the first REST call, not with `import voicesync`
 
     try:
         with requests.Session() as session:
             session.trust_env = not is_loopback(url)
             response = session.request(method, url, params=dict(params or {}), json=body,
+                                       files=dict(files) if files else None,
+                                       data=dict(data) if data else None,
                                        timeout=timeout, allow_redirects=False,
-                                       headers={"Authorization": f"Bearer {api_key}"})
-            text = redact(response.text, api_key)
+                                       headers={"Authorization": f"Bearer {api_key}",
+                                                "Accept": accept})
+            content = response.content
     except requests.RequestException as exc:
         raise ConnectError(f"could not reach {url}: {type(exc).__name__}", url=url) from None
     status = response.status_code
@@ -99,17 +125,33 @@ def request(method: str, url: str, api_key: str, timeout: float, *,
     if status in (401, 403):
         raise AuthenticationError(f"the platform refused the API key for {url} (HTTP {status})",
                                   url=url)
-    data = _json_object(text)
+    kind = response.headers.get("Content-Type", "").lower()
+    binary = status < 400 and kind.startswith(("audio/", "application/octet-stream"))
+    text = "" if binary else redact(response.text, api_key)
     if status < 400:
-        if data is None:
-            raise RestError(f"{method} {url} answered HTTP {status} with a body that is not a "
-                            "JSON object", status=status, server_message=text[:200])
-        return data
-    detail = _text((data or {}).get("detail")) or _text((data or {}).get("error")) or (
+        return Answer(status, {k.lower(): v for k, v in response.headers.items()},
+                      content, text)
+    error = _json_object(text) or {}
+    detail = _text(error.get("detail")) or _text(error.get("error")) or (
         text[:200].strip() or f"HTTP {status}")
-    kind, hint = _KINDS.get(status, (RestError, ""))
-    raise kind(f"{method} {url} failed (HTTP {status}): {detail}{hint}", status=status,
-               server_message=detail)
+    kind_error, hint = _KINDS.get(status, (RestError, ""))
+    raise kind_error(f"{method} {url} failed (HTTP {status}): {detail}{hint}", status=status,
+                     server_message=detail)
+
+
+def rows(data: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    """The objects of a list field (anything else in it, or no list, is skipped)."""
+    listed = data.get(key)
+    return [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
+
+
+def json_object(answer: Answer, what: str) -> dict[str, Any]:
+    """An answer's body as a JSON object, or a `RestError` naming `what` was asked."""
+    data = _json_object(answer.text)
+    if data is None:
+        raise RestError(f"{what} answered HTTP {answer.status} with a body that is not a JSON "
+                        "object", status=answer.status, server_message=answer.text[:200])
+    return data
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

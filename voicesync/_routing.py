@@ -38,6 +38,8 @@ class Host(Protocol):
         """The client's own handlers of `name` (a call's and an agent's are their own)."""
     def emit_client(self, name: str, *args: Any) -> None:
         """Queue the client's own `name` handlers on the client's lane."""
+    def feed(self, frame: Mapping[str, Any]) -> None:
+        """Offer a received frame to the client's event feeds (`client.events()`)."""
     def run(self, lane: str, handlers: tuple[Handler, ...], args: tuple[Any, ...],
             received_at: float, size: int = 0) -> None:
         """Queue handlers on a lane; `size` is the frame's, charged to the lane's bound."""

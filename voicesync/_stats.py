@@ -96,12 +96,15 @@ class DropReports:
             count, self._unreported = self._unreported, 0
             self._due = False
             self._last = time.monotonic()
-        if not count:
-            return
+        if count:
+            self._report_to(self._error(count))
+
+    def _error(self, count: int) -> EventsDroppedError:
+        """The report of `count` drops (an event feed's reports say it differently)."""
         lanes = self._lanes
         total = lanes.dropped
-        self._report_to(EventsDroppedError(
+        return EventsDroppedError(
             f"{count} event(s) dropped because a call's handlers were more than "
             f"{lanes.max_backlog} events or {lanes.max_backlog_bytes >> 20} MiB behind "
             f"({total} in all); keep handlers short or hand long work to your own threads",
-            count=count, total=total))
+            count=count, total=total)

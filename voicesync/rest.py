@@ -1,4 +1,5 @@
-"""The platform's REST surface: browser tokens, voices, phone numbers, balance, knowledge bases.
+"""The platform's REST surface: browser tokens, voices, phone numbers, balance, knowledge
+bases, standalone speech and transcription (`audio`), agents' memory, model access.
 
 Plain blocking calls on `requests`, safe from any thread, each with a timeout. Results are
 frozen dataclasses; failures are typed: `AuthenticationError` (key refused),
@@ -8,6 +9,8 @@ frozen dataclasses; failures are typed: `AuthenticationError` (key refused),
     rest = client.rest                      # or voicesync.rest.Rest(api_key, url)
     voices = rest.voices(provider="elevenlabs", language="es")
     token = rest.create_token("stream", ["support", "sales"], scope="observe")
+    wav = rest.audio.speech("Hello!", "elevenlabs/sarah").audio
+    facts = rest.memory("support").get("+15550100001").facts
 
 Knowledge bases live on the platform's management API, a different host from the voice
 API: `knowledge_url` (default: ``PINECALL_PLAYGROUND_URL``, else the hosted one).
@@ -24,17 +27,32 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from voicesync._codec import int_field, number_field, text_field
-from voicesync._rest import base_url, refuse_plain, request
-from voicesync.errors import (
-    ConfigurationError,
-    NotFoundError,
-    RestError,
-    UpgradeRequiredError,
+from voicesync._rest import (
+    Answer,
+    base_url,
+    json_object,
+    refuse_plain,
+    request,
+    request_bytes,
+    rows,
 )
+from voicesync._rest_audio import Audio, Speech, Transcription, TranscriptSegment
+from voicesync._rest_memory import Memory, MemoryContact, MemoryFact, MemoryHit, ModelAccess, Models
+from voicesync._rest_stt import (
+    FinalTranscript,
+    PartialTranscript,
+    TranscriptionDone,
+    TranscriptionStream,
+    TranscriptWord,
+)
+from voicesync.errors import ConfigurationError, NotFoundError, RestError, UpgradeRequiredError
 
 __all__ = [
-    "Balance", "KnowledgeBase", "KnowledgeDoc", "KnowledgeHit", "NotFoundError", "PhoneNumber",
-    "Rest", "RestError", "Token", "UpgradeRequiredError", "Voice", "VoiceLanguage",
+    "Audio", "Balance", "FinalTranscript", "KnowledgeBase", "KnowledgeDoc", "KnowledgeHit",
+    "Memory", "MemoryContact", "MemoryFact", "MemoryHit", "ModelAccess", "Models",
+    "NotFoundError", "PartialTranscript", "PhoneNumber", "Rest", "RestError", "Speech", "Token",
+    "TranscriptSegment", "TranscriptWord", "Transcription", "TranscriptionDone",
+    "TranscriptionStream", "UpgradeRequiredError", "Voice", "VoiceLanguage",
 ]
 
 DEFAULT_KNOWLEDGE_URL = "https://playground.pinecall.io"
@@ -135,20 +153,26 @@ class Rest:
         knowledge_url: the management API base that serves knowledge bases; default
             ``$PINECALL_PLAYGROUND_URL``, else the hosted one.
         timeout: seconds each request may take.
-        allow_insecure: permit ``http://`` to a non-loopback host for either URL (the key
+        audio_url: the base of the ``/v1/audio`` routes; default `url` (the platform
+            serves them on the voice API; the simulator on `KnowledgeServer`, as its
+            WebSocket port reads no request bodies).
+        allow_insecure: permit ``http://`` to a non-loopback host for any URL (the key
             travels in the clear). Without it such a URL raises `ConfigurationError`
             naming the setting it came from.
     """
 
     def __init__(self, api_key: str, url: str, *, knowledge_url: str | None = None,
-                 timeout: float = 10.0, allow_insecure: bool = False) -> None:
+                 audio_url: str | None = None, timeout: float = 10.0,
+                 allow_insecure: bool = False) -> None:
         if not api_key:
             raise ConfigurationError("Rest needs an API key")
         self._api_key = api_key
         self.url = base_url(url, "url")
+        self.audio_url = base_url(audio_url, "audio_url") if audio_url else self.url
         knowledge, setting = knowledge_base_url(knowledge_url)
         self.knowledge_url = knowledge
-        refuse_plain({"url": self.url, setting: knowledge}, allow_insecure)
+        refuse_plain({"url": self.url, "audio_url": self.audio_url, setting: knowledge},
+                     allow_insecure)
         self.timeout = timeout
 
     def __repr__(self) -> str:
@@ -162,6 +186,28 @@ class Rest:
     def _call(self, method: str, url: str, *, params: Mapping[str, str] | None = None,
               body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return request(method, url, self._api_key, self.timeout, params=params, body=body)
+
+    def _send(self, method: str, path: str, **options: Any) -> Answer:
+        """A request to the audio routes; the answer's body as it came."""
+        return request_bytes(method, f"{self.audio_url}{path}", self._api_key, self.timeout,
+                             **options)
+
+    def _json(self, answer: Answer) -> dict[str, Any]:
+        return json_object(answer, "the audio API")
+
+    @property
+    def audio(self) -> Audio:
+        """Standalone text-to-speech (`Audio.speech`) and transcription (`Audio.transcribe`)."""
+        return Audio(self)
+
+    @property
+    def models(self) -> Models:
+        """Which STT, TTS and LLM models the account may use (on `knowledge_url`'s host)."""
+        return Models(self)
+
+    def memory(self, agent_id: str) -> Memory:
+        """What agent `agent_id` remembers about its contacts: search, get, forget."""
+        return Memory(self, agent_id)
 
     def _kb(self, method: str, path: str = "", body: Mapping[str, Any] | None = None
             ) -> dict[str, Any]:
@@ -203,7 +249,7 @@ class Rest:
         """The provider's voices, optionally only those speaking `language` (a prefix: "es")."""
         params = {"provider": provider, **({"language": language} if language else {})}
         data = self._call("GET", f"{self.url}/api/sdk/voices", params=params)
-        voices = [_voice(raw, provider) for raw in _rows(data, "voices")]
+        voices = [_voice(raw, provider) for raw in rows(data, "voices")]
         if language:
             wanted = language.lower()
             voices = [v for v in voices
@@ -216,7 +262,7 @@ class Rest:
         return [PhoneNumber(text_field(p, "number"),
                             text_field(p, "name") or text_field(p, "number"),
                             text_field(p, "sid"), p.get("isSdk") is True)
-                for p in _rows(data, "phones") or _rows(data, "phoneNumbers")]
+                for p in rows(data, "phones") or rows(data, "phoneNumbers")]
 
     def balance(self) -> Balance:
         """The account's telephony balance."""
@@ -230,7 +276,7 @@ class Rest:
 
     def knowledge_bases(self) -> list[KnowledgeBase]:
         """Every knowledge base of the account."""
-        return [_knowledge_base(kb) for kb in _rows(self._kb("GET"), "knowledgeBases")]
+        return [_knowledge_base(kb) for kb in rows(self._kb("GET"), "knowledgeBases")]
 
     def create_knowledge_base(self, name: str, description: str | None = None) -> KnowledgeBase:
         data = self._kb("POST", "", {"name": name, "description": description})
@@ -240,7 +286,7 @@ class Rest:
         """A knowledge base and its documents (without their text)."""
         data = self._kb("GET", f"/{quote(kb_id, safe='')}")
         return (_knowledge_base(_obj(data, "knowledgeBase")),
-                [_doc(d) for d in _rows(data, "docs")])
+                [_doc(d) for d in rows(data, "docs")])
 
     def delete_knowledge_base(self, kb_id: str) -> None:
         self._kb("DELETE", f"/{quote(kb_id, safe='')}")
@@ -270,7 +316,7 @@ class Rest:
         return [KnowledgeHit(number_field(h, "score") or 0.0, text_field(h, "text"),
                              _optional(h, "heading"), _optional(h, "doc_title"),
                              _optional(h, "doc_path"))
-                for h in _rows(data, "hits")]
+                for h in rows(data, "hits")]
 
 
 def knowledge_base_url(knowledge_url: str | None = None) -> tuple[str, str]:
@@ -282,11 +328,6 @@ def knowledge_base_url(knowledge_url: str | None = None) -> tuple[str, str]:
     if configured:
         return base_url(configured, KNOWLEDGE_URL_ENV), KNOWLEDGE_URL_ENV
     return DEFAULT_KNOWLEDGE_URL, "knowledge_url"
-
-
-def _rows(data: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
-    rows = data.get(key)
-    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
 def _obj(data: Mapping[str, Any], key: str) -> dict[str, Any]:

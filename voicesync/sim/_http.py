@@ -1,7 +1,9 @@
-"""The platform's REST endpoints on the WebSocket's own host:port (token minting, voices, phones).
+"""The platform's REST endpoints on the WebSocket's own host:port (token minting, voices, phones,
+agents' memory).
 
 Served from websockets' `process_request` hook: a request that is not a WebSocket upgrade
-gets a JSON answer and the connection closes. Only bodiless GET/POST requests parse.
+gets a JSON answer and the connection closes. Only requests without a body parse (routes
+that take one are served by `KnowledgeServer`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection
 
 from voicesync.sim._platform import Platform, TokenGrant
+from voicesync.sim._stt_stream import STREAM_PATH
 from voicesync.sim._util import JsonDict, slugify
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ def make_process_request(platform: Platform, base_url: Callable[[], str]) -> Pro
     def process_request(ws: ServerConnection, request: Request) -> Response | None:
         threading.current_thread().name = f"voicesync-sim-conn-{ws.id.hex[:8]}"
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            if request.path.startswith(STREAM_PATH) and not _authorized(platform, request):
+                return ws.respond(HTTPStatus.UNAUTHORIZED, "Invalid API key\n")
             return None
         try:
             status, body = route(platform, request, base_url())
@@ -82,6 +87,10 @@ def route(platform: Platform, request: Request, base_url: str) -> Reply:
         if not _authorized(platform, request):
             return HTTPStatus.UNAUTHORIZED, {"detail": "Invalid API key"}
         return HTTPStatus.OK, {"success": True, **BALANCE}
+    if path.startswith("/api/memory/"):
+        if not _authorized(platform, request):
+            return HTTPStatus.UNAUTHORIZED, {"success": False, "error": "Invalid API key"}
+        return platform.memory.route(request.method, path, query)
     if path == "/health":
         return HTTPStatus.OK, {"ok": True}
     return HTTPStatus.NOT_FOUND, {"detail": f"Not found: {path}"}

@@ -1,4 +1,6 @@
-"""A stand-in for the platform's management API: knowledge bases under ``/api/knowledge``.
+"""A stand-in for the platform's management API: knowledge bases under ``/api/knowledge``,
+model access under ``/api/models/access``; also the voice API's audio routes (`_audio.py`),
+whose request bodies the simulator's WebSocket port cannot read.
 
 The platform serves knowledge bases from a host apart from the voice API (its management
 plane), so this is its own small HTTP server rather than part of the simulator's port:
@@ -19,9 +21,11 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import Self
 
+from voicesync.sim._audio import audio_route, models_route
 from voicesync.sim._util import JsonDict
 
 logger = logging.getLogger(__name__)
@@ -83,9 +87,12 @@ class KnowledgeServer:
 
     # ------------------------------------------------------------------ routes
 
-    def route(self, method: str, path: str, auth: str, body: JsonDict) -> Reply:
+    def authorized(self, auth: str) -> bool:
         scheme, _, key = auth.partition(" ")
-        if scheme.lower() != "bearer" or not key or (self.api_key and key != self.api_key):
+        return scheme.lower() == "bearer" and bool(key) and key == (self.api_key or key)
+
+    def route(self, method: str, path: str, auth: str, body: JsonDict) -> Reply:
+        if not self.authorized(auth):
             return HTTPStatus.UNAUTHORIZED, {"error": "Invalid API key"}
         if not self.paid:
             return HTTPStatus.PAYMENT_REQUIRED, {"error": "Upgrade required"}
@@ -173,22 +180,41 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/")
+        auth = self.headers.get("Authorization", "")
+        if path.startswith(("/v1/audio/", "/api/models/")):
+            if not self.server.owner.authorized(auth):
+                self._send_json(HTTPStatus.UNAUTHORIZED, {"error": "Invalid API key"})
+            elif path == "/api/models/access" and self.command == "GET":
+                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                self._send_json(HTTPStatus.OK, models_route(query))
+            else:
+                self._send(*audio_route(self.command, path,
+                                        self.headers.get("Content-Type", ""), raw))
+            return
         try:
             body = json.loads(raw) if raw.strip() else {}
         except ValueError:
             body = None
-        path = self.path.split("?")[0].rstrip("/")
         if not isinstance(body, dict):
             status, reply = HTTPStatus.BAD_REQUEST, {"error": "the body must be a JSON object"}
         elif not (path == _PREFIX or path.startswith(_PREFIX + "/")):
             status, reply = HTTPStatus.NOT_FOUND, {"error": f"Not found: {path}"}
         else:
-            status, reply = self.server.owner.route(
-                self.command, path, self.headers.get("Authorization", ""), body)
-        data = json.dumps(reply).encode()
+            status, reply = self.server.owner.route(self.command, path, auth, body)
+        self._send_json(status, reply)
+
+    def _send_json(self, status: HTTPStatus, reply: JsonDict) -> None:
+        self._send(status, "application/json", json.dumps(reply).encode(), {})
+
+    def _send(self, status: HTTPStatus, content_type: str, data: bytes,
+              headers: dict[str, str]) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         with contextlib.suppress(OSError):
             self.wfile.write(data)

@@ -15,6 +15,7 @@ from voicesync.sim._call import CallCore
 from voicesync.sim._clock import Clock
 from voicesync.sim._conn import SimConnection, Withholds
 from voicesync.sim._llm import ScriptedLLM
+from voicesync.sim._memory import MemoryStore
 from voicesync.sim._record import FrameLog
 from voicesync.sim._settings import SimSettings
 from voicesync.sim._util import JsonDict, new_id, phone_call_id
@@ -72,6 +73,7 @@ class Platform:
         # (a soak, a benchmark) must not grow with every call it ever ran.
         self.all_calls: collections.deque[CallCore] = collections.deque(maxlen=KEEP_CALLS)
         self.tokens: dict[str, TokenGrant] = {}
+        self.memory = MemoryStore()  # its own lock: REST requests need not wait for calls
         self.dev_callers: dict[int, list[Any]] = {}
         self._conn_ids = itertools.count(1)
 

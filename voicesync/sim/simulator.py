@@ -16,14 +16,17 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from voicesync.sim._chat import TextSessions
 from voicesync.sim._clock import Clock
+from voicesync.sim._faults import Faults
 from voicesync.sim._handlers import handle_text
 from voicesync.sim._http import make_process_request
 from voicesync.sim._lines import PREFIX as LINE_PREFIX, reach_line
 from voicesync.sim._llm import ScriptedLLM
+from voicesync.sim._memory import MemoryStore
 from voicesync.sim._platform import AgentReg, Platform
 from voicesync.sim._record import Direction, Frame, FrameLog, FramePredicate, match
 from voicesync.sim._server import NamedConnection, ws_logger
 from voicesync.sim._settings import SimSettings
+from voicesync.sim._stt_stream import STREAM_PATH, serve_transcription
 from voicesync.sim._util import JsonDict, slugify
 from voicesync.sim.simcall import SimCall
 
@@ -43,7 +46,7 @@ class SimAgent:
     channels: dict[str, JsonDict]
 
 
-class Simulator(SimSettings, TextSessions):
+class Simulator(SimSettings, TextSessions, Faults):
     """A faithful local stand-in for the voice platform (docs/protocol.md §9), text only.
 
     Cheap to construct; `start()` binds (127.0.0.1 by default, port 0 picks a free one)
@@ -134,6 +137,8 @@ class Simulator(SimSettings, TextSessions):
 
     def _serve_connection(self, ws: ServerConnection) -> None:
         threading.current_thread().name = f"voicesync-sim-conn-{ws.id.hex[:8]}"
+        if ws.request is not None and ws.request.path.startswith(STREAM_PATH):
+            return serve_transcription(ws)  # not an SDK connection: live transcription
         conn = self._platform.add_conn(ws)
         try:
             for message in ws:
@@ -173,6 +178,11 @@ class Simulator(SimSettings, TextSessions):
     def clock(self) -> Clock:
         """The simulator's clock: `now()`, and `advance()`/`hold()` in virtual mode."""
         return self._clock
+
+    @property
+    def memory(self) -> MemoryStore:
+        """Agents' memory as ``/api/memory`` serves it; seed it with `remember(...)`."""
+        return self._platform.memory
 
     @property
     def llm(self) -> ScriptedLLM:
@@ -331,61 +341,6 @@ class Simulator(SimSettings, TextSessions):
                              **fields)
         return self._log.wait_for(
             lambda f: fields_match(f) and (pred is None or pred(f)), timeout, since)
-
-    # -- fault injection (§9.8) -----------------------------------------------------------
-
-    @property
-    def connections(self) -> list[int]:
-        """Ids of the live client connections, oldest first."""
-        with self._platform.lock:
-            return sorted(self._platform.conns)
-
-    def _conn(self, conn_id: int | None) -> Any:
-        with self._platform.lock:
-            conns = self._platform.conns
-            if conn_id is None:
-                if not conns:
-                    raise LookupError("no client is connected")
-                return conns[max(conns)]
-            return conns[conn_id]
-
-    def send(self, frame: JsonDict | str, conn: int | None = None) -> None:
-        """Send a raw frame (a dict as JSON, a str verbatim) to a connection (default: newest)."""
-        target = self._conn(conn)
-        if isinstance(frame, str):
-            target.send_raw(frame)
-        else:
-            target.send_now(dict(frame))
-
-    def drop(self, conn: int | None = None, code: int = 1011, reason: str = "", *,
-             abrupt: bool = False) -> None:
-        """Close a connection with `code`/`reason`, or `abrupt`ly without a close frame.
-
-        Its calls, agents and numbers are released at once (calls end "disconnected"):
-        nothing is played to a caller after the last frame the client can still receive,
-        so the record of spoken words stays what the client saw.
-        """
-        target = self._conn(conn)
-        target.drop(code, reason, abrupt=abrupt)
-        self._platform.release_conn(target)  # again when its socket is gone: a no-op
-
-    def displace(self, agent_id: str) -> None:
-        """`agent.displaced` then close 4001 "Displaced by new connection" on its holder."""
-        with self._platform.lock:
-            agent = self._platform.agents[slugify(agent_id)]
-            agent.conn.send({"event": "agent.displaced", "agent_id": agent.slug,
-                             "reason": "Displaced by new connection"})
-            agent.conn.drop(4001, "Displaced by new connection")
-
-    def withhold(self, *events: str) -> None:
-        """Stop sending these events (e.g. "connected", "agent.created", "history.updated")."""
-        with self._platform.withholds.lock:
-            self._platform.withholds.events.update(events)
-
-    def release(self, *events: str) -> None:
-        """Stop withholding `events` (all if none given) and send what was held, in order."""
-        for conn, frame in self._platform.withholds.release(set(events) if events else None):
-            conn.send_now(frame)
 
 
 def _snapshot(agent: AgentReg) -> SimAgent:
