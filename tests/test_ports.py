@@ -1,16 +1,18 @@
-"""The core's seams: the dispatcher, the reader and the heartbeat driven by small stand-ins
-for their ports (`Host`, `Session`, `Link`), with no Client and no socket.
+"""The core's seams: the dispatcher, the reader, the heartbeat and an agent with its calls
+driven by small stand-ins for their ports (`Host`, `Session`, `Link`, `Uplink`), with no
+Client and no socket.
 
 If one of them reached into a Client again, these stand-ins would not be enough and the
-tests would fail (mypy checks that `ClientPorts` implements all three).
+tests would fail (mypy checks that `ClientPorts` implements all four).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+import pytest
 from helpers import until
 
 from voicesync._connection import Reader
@@ -18,9 +20,17 @@ from voicesync._control import Control
 from voicesync._dispatch import Dispatcher
 from voicesync._heartbeat import Heartbeat
 from voicesync._port import Port
+from voicesync._timer import Timers
+from voicesync._uplink import Uplink
 from voicesync.agent import Agent
 from voicesync.call import Call
-from voicesync.errors import AuthenticationError, ServerError, VoiceSyncError
+from voicesync.errors import (
+    AuthenticationError,
+    NotConnectedError,
+    RequestTimeout,
+    ServerError,
+    VoiceSyncError,
+)
 from voicesync.testing import FakeTransport
 
 
@@ -230,3 +240,57 @@ def test_the_heartbeat_works_through_its_link_alone() -> None:
     finally:
         heartbeat.stop(1.0)
     assert link.reasons == ["ping_timeout"]
+
+
+class StubUplink:
+    """An `Uplink` that records what an agent and its calls send and report."""
+
+    def __init__(self) -> None:
+        self.connection = cast(Port, object())  # what calls are pinned to
+        self.connected = True
+        self.sent: list[tuple[Mapping[str, Any], Port | None]] = []
+        self.reports: list[BaseException] = []
+        self.timers = Timers()
+
+    def send(self, frame: Mapping[str, Any], *, via: Port | None = None) -> bool:
+        self.sent.append((frame, via))
+        return True
+
+    def port(self) -> Port | None:
+        return self.connection
+
+    def require_connection(self, what: str) -> None:
+        if not self.connected:
+            raise NotConnectedError(f"{what}: stub down")
+
+    def link_state(self) -> str:
+        return "the stub link is up"
+
+    def report(self, exc: BaseException, *, log: bool = False, loud: bool = False) -> None:
+        self.reports.append(exc)
+
+    def request(self, call_id: str, send: Any, event: str, response: str, *,
+                timeout: float, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        send({"event": event, "call_id": call_id, **payload})
+        return {"event": response, "messages": []}
+
+
+def test_an_agent_and_its_calls_work_through_their_uplink_alone() -> None:
+    uplink = StubUplink()
+    agent = Agent("support")
+    agent._attach(cast(Any, None), cast(Uplink, uplink))
+    agent.add_webrtc()
+    assert uplink.sent == []  # queued until the agent is acknowledged
+    agent._acknowledged()
+    assert [f["event"] for f, _ in uplink.sent] == ["channel.add"]
+    call = Call(agent, "c1", {})
+    call.say("hello")
+    frame, via = uplink.sent[-1]
+    assert frame["event"] == "bot.reply" and via is uplink.connection
+    assert call.get_history() == []
+    with pytest.raises(RequestTimeout, match="the stub link is up"):
+        agent.dial("+15550100", from_="+15550199", timeout=0.05)
+    uplink.connected = False
+    with pytest.raises(NotConnectedError):
+        agent.wait_ready(timeout=1.0)
+    uplink.timers.stop(1.0)
