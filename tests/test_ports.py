@@ -47,6 +47,7 @@ class StubHost:
         self.broken = False
         self.agents: dict[str, Agent] = {}
         self.handled: set[str] = set()
+        self.calls: dict[str, Call] = {}
 
     def agent(self, agent_id: str) -> Agent | None:
         if self.broken:
@@ -54,7 +55,7 @@ class StubHost:
         return self.agents.get(agent_id)
 
     def call(self, call_id: str) -> Call | None:
-        return None
+        return self.calls.get(call_id)
 
     def add_call(self, call: Call) -> None: ...
     def remove_call(self, call: Call) -> None: ...
@@ -293,4 +294,21 @@ def test_an_agent_and_its_calls_work_through_their_uplink_alone() -> None:
     uplink.connected = False
     with pytest.raises(NotConnectedError):
         agent.wait_ready(timeout=1.0)
+    uplink.timers.stop(1.0)
+
+
+def test_an_observer_sees_a_known_calls_frame_after_its_handlers_are_queued() -> None:
+    host, uplink = StubHost(), StubUplink()
+    agent = Agent("desk")
+    agent._attach(cast(Any, None), cast(Uplink, uplink))
+    call = host.calls["c1"] = Call(agent, "c1", {})
+    host.handled.add("call.dtmf_received")
+    dispatcher = Dispatcher(host)
+    seen: list[tuple[Call, str, int]] = []
+    dispatcher.observe("call.dtmf_received",
+                       lambda c, frame: seen.append((c, frame["digit"], len(host.runs))))
+    dispatcher.handle({"event": "call.dtmf_received", "call_id": "c1", "digit": "5"}, 0.0)
+    dispatcher.handle({"event": "call.dtmf_received", "call_id": "c2", "digit": "6"}, 0.0)
+    dispatcher.handle({"event": "bot.word", "call_id": "c1", "word": "hi"}, 0.0)
+    assert seen == [(call, "5", 1)]  # after its handlers; not for an unknown call
     uplink.timers.stop(1.0)
