@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CANARY_KEY, until
+from helpers import CANARY_KEY
 
 import voicesync
 
@@ -144,6 +144,14 @@ def test_agent_run_without_a_client_makes_one_though_agent_imports_no_client(
     monkeypatch.setenv("PINECALL_API_KEY", CANARY_KEY)
     agent = voicesync.Agent("runner")
     failures: list[BaseException] = []
+    serving = threading.Event()  # run() is past wait_ready(): closing now ends it cleanly
+    run_forever = voicesync.Client.run_forever
+
+    def serve(client: voicesync.Client) -> None:
+        serving.set()
+        run_forever(client)
+
+    monkeypatch.setattr(voicesync.Client, "run_forever", serve)
 
     def run() -> None:
         try:
@@ -153,8 +161,8 @@ def test_agent_run_without_a_client_makes_one_though_agent_imports_no_client(
 
     thread = threading.Thread(target=run, name="test-agent-run", daemon=True)
     thread.start()
-    until(lambda: agent.ready, 5.0, "the agent's registration")
-    assert isinstance(agent.client, voicesync.Client)
+    assert serving.wait(5.0), "agent.run() did not get to serve"
+    assert agent.ready and isinstance(agent.client, voicesync.Client)
     agent.client.close()
     thread.join(5.0)
     assert not thread.is_alive() and failures == []
