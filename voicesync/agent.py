@@ -188,9 +188,8 @@ class Agent(Channels, Dialing, Subscribable):
         return self._client
 
     def _require_uplink(self) -> Uplink:
-        if self._uplink is None:
-            self._require_client()  # raises: not attached
-        assert self._uplink is not None
+        self._require_client()  # raises when not attached
+        assert self._uplink is not None  # given with the client
         return self._uplink
 
     def _attach(self, client: Client, uplink: Uplink) -> None:
