@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CANARY_KEY, until
+from helpers import CANARY_KEY
 
 import voicesync
 
@@ -36,29 +36,58 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imported(path: Path, modules: set[str]) -> set[str]:
+def _modules() -> dict[str, Path]:
+    """Every module of the package by dotted name below ``voicesync`` (``client``,
+    ``scenarios._run``; a subpackage's ``__init__`` is the subpackage's name)."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts:  # voicesync/__init__.py: importing voicesync itself is not counted
+            found[".".join(parts)] = path
+    return found
+
+
+def _imported(name: str, path: Path, modules: set[str]) -> set[str]:
     """The voicesync modules `path` imports when it runs: at the top or inside a function
     (a late import still runs), but not under ``if TYPE_CHECKING:`` (annotations only)."""
     found: set[str] = set()
+
+    def target(dotted: str) -> str | None:
+        """The longest module name `dotted` (below voicesync) starts with."""
+        parts = dotted.split(".")
+        for end in range(len(parts), 0, -1):
+            if ".".join(parts[:end]) in modules:
+                return ".".join(parts[:end])
+        return None
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             for statement in node.orelse:
                 visit(statement)
             return
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "voicesync":  # from voicesync import _codec, agent
-                found.update(a.name for a in node.names if a.name in modules)
-            elif node.module.startswith("voicesync."):
-                found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module  # (the package uses no relative imports)
+            if (node.level == 0 and base == "voicesync") or base.startswith("voicesync."):
+                below = base.removeprefix("voicesync").removeprefix(".")
+                for alias in node.names:  # from voicesync.scenarios import _spec, Spec
+                    hit = target(f"{below}.{alias.name}" if below else alias.name)
+                    if hit is None and below:
+                        hit = target(below)
+                    if hit is not None:
+                        found.add(hit)
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names
-                         if a.name.startswith("voicesync."))
+            for alias in node.names:
+                if alias.name.startswith("voicesync."):
+                    hit = target(alias.name.removeprefix("voicesync."))
+                    if hit is not None:
+                        found.add(hit)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(ast.parse(path.read_text()))
-    return found & modules - {path.stem}
+    return found - {name}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str]:
@@ -89,11 +118,14 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
 
 
 def test_no_import_cycle_among_the_modules() -> None:
-    """voicesync/*.py import each other without a cycle. Imports under TYPE_CHECKING do not
-    count (they never run); a late import inside a function does (docs/architecture.md)."""
-    files = {p.stem: p for p in PACKAGE.glob("*.py")}
-    graph = {name: _imported(path, set(files)) for name, path in files.items()}
-    assert {"client", "agent", "_dispatch"} <= set(graph) and "agent" in graph["client"], \
+    """The modules of voicesync and of its subpackages (sim, scenarios, celery, llm)
+    import each other without a cycle. Imports under TYPE_CHECKING do not count (they
+    never run); a late import inside a function does (docs/architecture.md)."""
+    files = _modules()
+    graph = {name: _imported(name, path, set(files)) for name, path in files.items()}
+    assert {"client", "agent", "_dispatch", "scenarios._run", "sim"} <= set(graph), \
+        "the scan found no modules: it is broken"
+    assert "agent" in graph["client"] and "scenarios._steps" in graph["scenarios._caller"], \
         "the scan found no imports: it is broken"
     cycle = _cycle(graph)
     assert cycle == [], "import cycle: " + " -> ".join(cycle) + \
@@ -112,6 +144,14 @@ def test_agent_run_without_a_client_makes_one_though_agent_imports_no_client(
     monkeypatch.setenv("PINECALL_API_KEY", CANARY_KEY)
     agent = voicesync.Agent("runner")
     failures: list[BaseException] = []
+    serving = threading.Event()  # run() is past wait_ready(): closing now ends it cleanly
+    run_forever = voicesync.Client.run_forever
+
+    def serve(client: voicesync.Client) -> None:
+        serving.set()
+        run_forever(client)
+
+    monkeypatch.setattr(voicesync.Client, "run_forever", serve)
 
     def run() -> None:
         try:
@@ -121,8 +161,8 @@ def test_agent_run_without_a_client_makes_one_though_agent_imports_no_client(
 
     thread = threading.Thread(target=run, name="test-agent-run", daemon=True)
     thread.start()
-    until(lambda: agent.ready, 5.0, "the agent's registration")
-    assert isinstance(agent.client, voicesync.Client)
+    assert serving.wait(5.0), "agent.run() did not get to serve"
+    assert agent.ready and isinstance(agent.client, voicesync.Client)
     agent.client.close()
     thread.join(5.0)
     assert not thread.is_alive() and failures == []

@@ -1,16 +1,18 @@
-"""The core's seams: the dispatcher, the reader and the heartbeat driven by small stand-ins
-for their ports (`Host`, `Session`, `Link`), with no Client and no socket.
+"""The core's seams: the dispatcher, the reader, the heartbeat and an agent with its calls
+driven by small stand-ins for their ports (`Host`, `Session`, `Link`, `Uplink`), with no
+Client and no socket.
 
 If one of them reached into a Client again, these stand-ins would not be enough and the
-tests would fail (mypy checks that `ClientPorts` implements all three).
+tests would fail (mypy checks that `ClientPorts` implements all four).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+import pytest
 from helpers import until
 
 from voicesync._connection import Reader
@@ -18,9 +20,17 @@ from voicesync._control import Control
 from voicesync._dispatch import Dispatcher
 from voicesync._heartbeat import Heartbeat
 from voicesync._port import Port
+from voicesync._timer import Timers
+from voicesync._uplink import Uplink
 from voicesync.agent import Agent
 from voicesync.call import Call
-from voicesync.errors import AuthenticationError, ServerError, VoiceSyncError
+from voicesync.errors import (
+    AuthenticationError,
+    NotConnectedError,
+    RequestTimeout,
+    ServerError,
+    VoiceSyncError,
+)
 from voicesync.testing import FakeTransport
 
 
@@ -35,22 +45,33 @@ class StubHost:
         self.connects: list[Mapping[str, Any]] = []
         self.runs: list[tuple[str, int]] = []
         self.broken = False
-        self.agents: dict[str, Agent] = {}
+        self.by_id: dict[str, Agent] = {}
+        self.fed: list[Mapping[str, Any]] = []
         self.handled: set[str] = set()
+        self.calls: dict[str, Call] = {}
 
     def agent(self, agent_id: str) -> Agent | None:
         if self.broken:
             raise RuntimeError("host failure")
-        return self.agents.get(agent_id)
+        return self.by_id.get(agent_id)
+
+    def agents(self) -> list[Agent]:
+        return list(self.by_id.values())
 
     def call(self, call_id: str) -> Call | None:
-        return None
+        return self.calls.get(call_id)
 
     def add_call(self, call: Call) -> None: ...
     def remove_call(self, call: Call) -> None: ...
 
     def handlers(self, name: str) -> tuple[Any, ...]:
         return (print,) if name in self.handled else ()
+
+    def emit_client(self, name: str, *args: Any) -> None:
+        self.runs.append(("client", 0))
+
+    def feed(self, frame: Mapping[str, Any]) -> None:
+        self.fed.append(frame)
 
     def run(self, lane: str, handlers: tuple[Any, ...], args: tuple[Any, ...],
             received_at: float, size: int = 0) -> None:
@@ -102,7 +123,7 @@ def test_a_failing_host_is_reported_and_the_dispatcher_never_raises() -> None:
 
 def test_lanes_are_charged_the_size_of_the_frame_being_applied_and_nothing_else() -> None:
     host = StubHost()
-    agent = host.agents["desk"] = Agent("desk")
+    agent = host.by_id["desk"] = Agent("desk")
     host.handled.add("channel.added")
     dispatcher = Dispatcher(host)
     dispatcher.handle({"event": "channel.added", "agent_id": "desk"}, 0.0, 321)
@@ -230,3 +251,74 @@ def test_the_heartbeat_works_through_its_link_alone() -> None:
     finally:
         heartbeat.stop(1.0)
     assert link.reasons == ["ping_timeout"]
+
+
+class StubUplink:
+    """An `Uplink` that records what an agent and its calls send and report."""
+
+    def __init__(self) -> None:
+        self.connection = cast(Port, object())  # what calls are pinned to
+        self.connected = True
+        self.sent: list[tuple[Mapping[str, Any], Port | None]] = []
+        self.reports: list[BaseException] = []
+        self.timers = Timers()
+
+    def send(self, frame: Mapping[str, Any], *, via: Port | None = None) -> bool:
+        self.sent.append((frame, via))
+        return True
+
+    def port(self) -> Port | None:
+        return self.connection
+
+    def require_connection(self, what: str) -> None:
+        if not self.connected:
+            raise NotConnectedError(f"{what}: stub down")
+
+    def link_state(self) -> str:
+        return "the stub link is up"
+
+    def report(self, exc: BaseException, *, log: bool = False, loud: bool = False) -> None:
+        self.reports.append(exc)
+
+    def request(self, call_id: str, send: Any, event: str, response: str, *,
+                timeout: float, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        send({"event": event, "call_id": call_id, **payload})
+        return {"event": response, "messages": []}
+
+
+def test_an_agent_and_its_calls_work_through_their_uplink_alone() -> None:
+    uplink = StubUplink()
+    agent = Agent("support")
+    agent._attach(cast(Any, None), cast(Uplink, uplink))
+    agent.add_webrtc()
+    assert uplink.sent == []  # queued until the agent is acknowledged
+    agent._acknowledged()
+    assert [f["event"] for f, _ in uplink.sent] == ["channel.add"]
+    call = Call(agent, "c1", {})
+    call.say("hello")
+    frame, via = uplink.sent[-1]
+    assert frame["event"] == "bot.reply" and via is uplink.connection
+    assert call.get_history() == []
+    with pytest.raises(RequestTimeout, match="the stub link is up"):
+        agent.dial("+15550100", from_="+15550199", timeout=0.05)
+    uplink.connected = False
+    with pytest.raises(NotConnectedError):
+        agent.wait_ready(timeout=1.0)
+    uplink.timers.stop(1.0)
+
+
+def test_an_observer_sees_a_known_calls_frame_after_its_handlers_are_queued() -> None:
+    host, uplink = StubHost(), StubUplink()
+    agent = Agent("desk")
+    agent._attach(cast(Any, None), cast(Uplink, uplink))
+    call = host.calls["c1"] = Call(agent, "c1", {})
+    host.handled.add("call.dtmf_received")
+    dispatcher = Dispatcher(host)
+    seen: list[tuple[Call, str, int]] = []
+    dispatcher.observe("call.dtmf_received",
+                       lambda c, frame: seen.append((c, frame["digit"], len(host.runs))))
+    dispatcher.handle({"event": "call.dtmf_received", "call_id": "c1", "digit": "5"}, 0.0)
+    dispatcher.handle({"event": "call.dtmf_received", "call_id": "c2", "digit": "6"}, 0.0)
+    dispatcher.handle({"event": "bot.word", "call_id": "c1", "word": "hi"}, 0.0)
+    assert seen == [(call, "5", 1)]  # after its handlers; not for an unknown call
+    uplink.timers.stop(1.0)

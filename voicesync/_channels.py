@@ -15,7 +15,7 @@ from voicesync import _codec
 from voicesync.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from voicesync.client import Client
+    from voicesync._uplink import Uplink
 
 _E164_STRIP = re.compile(r"[\s\-()]")
 _E164 = re.compile(r"\+\d{7,15}")
@@ -45,7 +45,7 @@ class Channels:
     _ready: threading.Event
 
     if TYPE_CHECKING:
-        def _require_client(self) -> Client: ...
+        def _require_uplink(self) -> Uplink: ...
         def _send(self, frame: Mapping[str, Any]) -> bool: ...
 
     def add_phone(self, number: str, *, ringing: bool = False, **config: Any) -> bool:
@@ -105,7 +105,7 @@ class Channels:
             self._channels[key] = frame
             if not self._ready.is_set():
                 return True  # sent on acknowledgement
-            return self._require_client()._send(frame)
+            return self._require_uplink().send(frame)
 
     def configure_channel(self, ref: str, **config: Any) -> bool:
         """Change one channel's config (``channel.configure``)."""
@@ -124,7 +124,7 @@ class Channels:
             self._dev_config = frame
             if not self._ready.is_set():
                 return True
-            return self._require_client()._send(frame)
+            return self._require_uplink().send(frame)
 
     def remove_channel(self, ref: str) -> bool:
         """Release a channel: a phone number, ``"webrtc"``, ``"chat"`` or a WhatsApp number id."""

@@ -1,23 +1,25 @@
 """The Client's side of the core's ports: what the dispatcher (`_routing.Host`), the
-reader (`_connection.Session`) and the heartbeat (`_heartbeat.Link`) may read and do on a
-client, and nothing more.
+reader (`_connection.Session`), the heartbeat (`_heartbeat.Link`) and the agents and their
+calls (`_uplink.Uplink`) may read and do on a client, and nothing more.
 
 `ClientPorts` is a small adapter a `Client` owns; it also owns the call table (the calls
 by id the dispatcher resolves frames to). The Client's private state the core's threads
-need is read here and nowhere else in their code, so the dispatcher, the reader and the
-heartbeat import no Client and can be driven by any object with the same methods.
+need is read here and nowhere else in their code, so the dispatcher, the reader, the
+heartbeat, agents and calls import no Client and can be driven by any object with the
+same methods.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
 from voicesync._control import Control
 from voicesync._listeners import Handler
 from voicesync._port import Port
+from voicesync._timer import Timers
 
 if TYPE_CHECKING:
     from voicesync.agent import Agent
@@ -27,8 +29,8 @@ if TYPE_CHECKING:
 
 
 class ClientPorts:
-    """Implements `_routing.Host`, `_connection.Session` and `_heartbeat.Link` for one
-    Client. Any thread; the call table is guarded by its own lock."""
+    """Implements `_routing.Host`, `_connection.Session`, `_heartbeat.Link` and
+    `_uplink.Uplink` for one Client. Any thread; the call table is guarded by its own lock."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -84,11 +86,11 @@ class ClientPorts:
             received_at: float, size: int = 0) -> None:
         self._client._run(lane, handlers, args, received_at, size=size)
 
-    def send(self, frame: Mapping[str, Any]) -> bool:
-        return self._client._send(frame)
+    def send(self, frame: Mapping[str, Any], *, via: Port | None = None) -> bool:
+        return self._client._send(frame, via=via)
 
-    def report(self, exc: BaseException, *, log: bool = False) -> None:
-        self._client._reporter.problem(exc, log=log)
+    def report(self, exc: BaseException, *, log: bool = False, loud: bool = False) -> None:
+        self._client._reporter.problem(exc, log=log, loud=loud)
 
     def handler_failed(self, exc: BaseException, lane: str) -> None:
         self._client._handler_failed(exc, lane)
@@ -105,6 +107,25 @@ class ClientPorts:
 
     def answered(self, frame: Mapping[str, Any]) -> None:
         self._client._requests.resolve(frame)
+
+    # ------------------------------------------------------------------ Uplink
+
+    def require_connection(self, what: str) -> None:
+        self._client._life.require(what)
+
+    def link_state(self) -> str:
+        return self._client._life.state(self._client._last_rx)
+
+    def request(self, call_id: str, send: Callable[[Mapping[str, Any]], bool], event: str,
+                response: str, *, timeout: float, payload: Mapping[str, Any],
+                ) -> Mapping[str, Any]:
+        self.require_connection(f"{event!r} on call {call_id}")
+        return self._client._requests.ask(call_id, send, event, response, timeout=timeout,
+                                          payload=payload, link_state=self.link_state)
+
+    @property
+    def timers(self) -> Timers:
+        return self._client._timers
 
     # ------------------------------------------------------------------ Session, Link
 

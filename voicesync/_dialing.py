@@ -27,7 +27,7 @@ from voicesync.errors import (
 )
 
 if TYPE_CHECKING:
-    from voicesync.client import Client
+    from voicesync._uplink import Uplink
 
 POLL = 0.05  # how often a blocked dial()/wait_ready() looks for a conflict or a dead client
 
@@ -58,7 +58,7 @@ class Dialing:
     _ready: threading.Event
 
     if TYPE_CHECKING:
-        def _require_client(self) -> Client: ...
+        def _require_uplink(self) -> Uplink: ...
         def _send(self, frame: Mapping[str, Any]) -> bool: ...
         def _raise_if_conflict(self, *, final: bool = False) -> None: ...
 
@@ -115,8 +115,7 @@ class Dialing:
     def _place(self, pending: PendingDial, frame: dict[str, Any], timeout: float,
                what: str) -> Call:
         """Send a dial or bridge frame and wait for its call (or its failure)."""
-        client = self._require_client()
-        client._require_connection(what)
+        self._require_uplink().require_connection(what)
         self._raise_if_conflict()
         if self._failed is not None:
             raise self._failed
@@ -138,10 +137,10 @@ class Dialing:
 
     def _await_dial(self, pending: PendingDial, timeout: float, what: str) -> None:
         """Wait for the dial's outcome; fail as soon as the client or the agent cannot get one."""
-        client = self._require_client()
+        uplink = self._require_uplink()
         deadline = time.monotonic() + timeout
         while not pending.done.wait(min(POLL, max(0.0, deadline - time.monotonic()))):
-            client._require_connection(what)
+            uplink.require_connection(what)
             if pending.call_id is None:  # not yet placed: registration still matters
                 if self._failed is not None:
                     raise self._failed
@@ -154,7 +153,7 @@ class Dialing:
                               " (the agent is not registered yet: the dial is queued)"))
                 raise RequestTimeout(
                     f"{what}: the call to {pending.to} was not answered within {timeout:g} s "
-                    f"(waited for call.started); last seen: {placed}; {client._link_state()}")
+                    f"(waited for call.started); last seen: {placed}; {uplink.link_state()}")
 
     def _dial_bound(self, frame: Mapping[str, Any]) -> None:
         """`call.dialing`: bind the oldest unbound dial to this number (reader thread)."""

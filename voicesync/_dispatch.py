@@ -38,6 +38,8 @@ _FAILED_DIAL = frozenset({"busy", "no-answer", "no_answer", "failed", "canceled"
 _AUTH_CODE = "INVALID_KEY"  # the one documented refusal code; others are reported only
 _REMEMBER_ENDED = 4096  # call ids the platform ended, kept to ignore their late frames
 
+Observer = Callable[[Call, Frame], None]
+
 
 class Dispatcher(TurnFrames, SessionFrames):
     """Routes decoded frames. Owned by the reader thread; one instance per Client.
@@ -53,6 +55,7 @@ class Dispatcher(TurnFrames, SessionFrames):
         # Call ids the platform ended (reader thread only): a late or reordered frame for
         # one of them must not bring the call back (docs/reply-streams.md, invariants).
         self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._observers: dict[str, tuple[Observer, ...]] = {}  # see observe()
         self._table: dict[str, Callable[[Frame, float], None]] = {
             "connected": self._connected,
             "ping": self._ping,
@@ -89,6 +92,12 @@ class Dispatcher(TurnFrames, SessionFrames):
         self._lines = LineFrames(self)  # line acks and route answers (§2.10)
         self._table.update(self._lines.table())
 
+    def observe(self, name: str, observer: Observer) -> None:
+        """Run `observer(call, frame)` after each `name` frame of a known call has been
+        applied and its handlers queued (how a call's `listen()` hears keys and turns).
+        Reader thread, or before the reader starts."""
+        self._observers[name] = (*self._observers.get(name, ()), observer)
+
     def handle(self, frame: Frame, received_at: float, size: int = 0) -> None:
         """Apply one frame (`size` bytes on the wire, charged to the lanes its events go
         to). Never raises: a failure is logged and the frame skipped."""
@@ -98,6 +107,10 @@ class Dispatcher(TurnFrames, SessionFrames):
             self._adopt(frame, received_at)
             self._host.feed(frame)  # to `client.events()` feeds (_feed.py)
             self._table.get(name, self._generic)(frame, received_at)
+            observers = self._observers.get(name)
+            if observers and (call := self._call(frame)) is not None:
+                for observer in observers:
+                    observer(call, frame)
         except Exception as exc:
             self._host.report(VoiceSyncError(
                 f"could not handle a {name!r} frame: {exc!r}"), log=True)

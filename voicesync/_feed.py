@@ -14,7 +14,7 @@ import collections
 import json
 import threading
 import time
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from typing_extensions import Self
@@ -25,6 +25,8 @@ from voicesync.errors import EventsDroppedError
 from voicesync.events import Event
 
 if TYPE_CHECKING:
+    from voicesync._client_ports import ClientPorts
+    from voicesync._lanes import Lanes
     from voicesync.client import Client
 
 #: Headers for an SSE response besides its ``text/event-stream`` type: no caching, and no
@@ -182,14 +184,14 @@ class EventFeed:
 class Feeds:
     """A client's open feeds. `publish` runs on the reader thread; the rest on any."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, ports: ClientPorts, lanes: Lanes, closed: Callable[[], bool]) -> None:
+        self._ports = ports
+        self._closed = closed
         self._lock = threading.Lock()
         self._feeds: tuple[EventFeed, ...] = ()  # replaced, never mutated: read without lock
         self._seen: collections.OrderedDict[tuple[str, str, str], None] = (
             collections.OrderedDict())  # reader thread only
-        self._drops = _FeedDrops(
-            client._lanes, client._timers.schedule, client._report)
+        self._drops = _FeedDrops(lanes, ports.timers.schedule, ports.report)
 
     def open(self, agents: Iterable[str] | None, calls: Iterable[str] | None,
              max_backlog: int) -> EventFeed:
@@ -221,7 +223,7 @@ class Feeds:
                 self._drops.dropped()
 
     def client_closed(self) -> bool:
-        return self._client._life.closed
+        return self._closed()
 
     def _repeated(self, frame: Mapping[str, Any], call_id: str | None) -> bool:
         name, message_id = frame["event"], _codec.msg_id_of(frame)
@@ -237,9 +239,9 @@ class Feeds:
 
     def _agent_of(self, frame: Mapping[str, Any], call_id: str | None) -> str | None:
         wire_id = frame.get("agent_id")
-        agent = self._client._ports.agent(wire_id) if isinstance(wire_id, str) else None
+        agent = self._ports.agent(wire_id) if isinstance(wire_id, str) else None
         if agent is None:
-            call = self._client._ports.call(call_id) if call_id else None
+            call = self._ports.call(call_id) if call_id else None
             agent = call.agent if call is not None else None
         return agent.id if agent is not None else None
 
@@ -280,7 +282,8 @@ class ClientEvents:
         """
         with self._feeds_lock:
             if self._feeds_hub is None:
-                self._feeds_hub = Feeds(cast("Client", self))
+                client = cast("Client", self)  # the mixin is only ever a Client
+                self._feeds_hub = Feeds(client._ports, client._lanes, lambda: client._life.closed)
             hub = self._feeds_hub
         return hub.open(agents, calls, max_backlog)
 

@@ -32,33 +32,24 @@ class LineFrames:
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self._d = dispatcher
+        # A call's listens (`_listen.py`) hear its keys and turns once the dispatcher has
+        # applied them and queued their handlers, as without a listen.
+        dispatcher.observe("call.dtmf_received", self._key)
+        dispatcher.observe("turn.end", self._turn)
 
     def table(self) -> dict[str, Callable[[Frame, float], None]]:
-        """The line frames, and the dispatcher's own handlers of ``call.dtmf_received``
-        and ``turn.end`` followed by feeding the call's listens (`_listen.py`)."""
-        own = self._d._table
+        """The line frames: acknowledgements and route answers."""
         return {"line.created": self._created, "line.error": self._error,
                 "line.destroyed": self._destroyed, "call.routed": self._routed,
-                "call.route_failed": self._route_failed,
-                "call.dtmf_received": self._then(
-                    own.get("call.dtmf_received", self._d._generic), self._key),
-                "turn.end": self._then(own.get("turn.end", self._d._generic), self._turn)}
-
-    def _then(self, handle: Callable[[Frame, float], None],
-              listens: Callable[[Call, Frame], None]) -> Callable[[Frame, float], None]:
-        def both(frame: Frame, received_at: float) -> None:
-            handle(frame, received_at)  # state and handlers first, as without a listen
-            call = self._d._call(frame)
-            if call is not None and call._listens:
-                listens(call, frame)
-
-        return both
+                "call.route_failed": self._route_failed}
 
     def _key(self, call: Call, frame: Frame) -> None:
-        call._keypad(_codec.text_field(frame, "digit"))
+        if call._listens:
+            call._keypad(_codec.text_field(frame, "digit"))
 
     def _turn(self, call: Call, frame: Frame) -> None:
-        call._heard(call._turn_text, call._turn_confidence)  # as the Turn handlers get
+        if call._listens:
+            call._heard(call._turn_text, call._turn_confidence)  # as the Turn handlers get
 
     def _line(self, frame: Frame) -> Line | None:
         number = _codec.text_field(frame, "number")

@@ -37,5 +37,5 @@ def run_tool_calls(event: ToolCall, call: Call) -> None:
     table = agent_tools(call.agent)
     requests = [(r.id, r.name, r.arguments) for r in event.tool_calls]
     results = tools.run_tool_calls(table.values(), requests, call=call,
-                             on_error=call._client._report)
+                             on_error=call._uplink.report)
     call.tool_result(event.msg_id, [r.to_wire() for r in results])

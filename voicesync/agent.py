@@ -24,6 +24,7 @@ from voicesync.errors import (
 from voicesync.skills import Skill, attach
 
 if TYPE_CHECKING:
+    from voicesync._uplink import Uplink
     from voicesync.client import Client
     from voicesync.events import Turn
     from voicesync.history import History, HistoryStore
@@ -82,6 +83,7 @@ class Agent(Channels, Dialing, Subscribable):
         if history_store is not None:
             self.history_store = history_store
         self._client: Client | None = None
+        self._uplink: Uplink | None = None  # what it and its calls may use of the client
         self._lock = threading.RLock()
         self._listeners = Listeners()
         self._greeting_fn: Callable[[Call], Any] | None = None  # a callable greeting
@@ -180,15 +182,23 @@ class Agent(Channels, Dialing, Subscribable):
 
     def _require_client(self) -> Client:
         if self._client is None:
-            raise ConfigurationError(
-                f"agent {self.id!r} is not attached to a client: use client.agent(...) or "
-                "client.add_agent(agent)")
+            raise self._unattached()
         return self._client
 
-    def _attach(self, client: Client) -> None:
+    def _require_uplink(self) -> Uplink:
+        if self._uplink is None:  # given with the client
+            raise self._unattached()
+        return self._uplink
+
+    def _unattached(self) -> ConfigurationError:
+        return ConfigurationError(f"agent {self.id!r} is not attached to a client: use "
+                                  "client.agent(...) or client.add_agent(agent)")
+
+    def _attach(self, client: Client, uplink: Uplink) -> None:
         if self._client is not None and self._client is not client:
             raise ConfigurationError(f"agent {self.id!r} already belongs to another client")
         self._client = client
+        self._uplink = uplink
 
     @property
     def ready(self) -> bool:
@@ -210,10 +220,10 @@ class Agent(Channels, Dialing, Subscribable):
         RequestTimeout after `timeout`.
         """
         what = f"the registration of agent {self.id!r}"
-        client = self._require_client()
+        uplink = self._require_uplink()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            client._require_connection(what)
+            uplink.require_connection(what)
             if self._failed is not None:
                 raise self._failed
             self._raise_if_conflict()
@@ -224,7 +234,7 @@ class Agent(Channels, Dialing, Subscribable):
                 self._raise_if_conflict(final=True)
                 raise RequestTimeout(
                     f"agent {self.id!r} was not acknowledged within {timeout:g} s "
-                    f"(waited for agent.created); last seen: {client._link_state()}, and no "
+                    f"(waited for agent.created); last seen: {uplink.link_state()}, and no "
                     "answer to agent.create")
             self._settled.wait(min(remaining, POLL))
 
@@ -273,20 +283,20 @@ class Agent(Channels, Dialing, Subscribable):
                                    self.id, dropped.get("event"))
                 self._queue.append(dict(frame))
                 return True
-            return self._require_client()._send(frame)
+            return self._require_uplink().send(frame)
 
     def _acknowledged(self) -> None:
         """On `agent.created`: re-send channels, flush the queue, mark ready (reader thread)."""
-        client = self._require_client()
+        uplink = self._require_uplink()
         with self._lock:
             self.conflict = None
             self._failed = None
             for channel in self._channels.values():
-                client._send(channel)
+                uplink.send(channel)
             if self._dev_config is not None:
-                client._send(self._dev_config)
+                uplink.send(self._dev_config)
             while self._queue:
-                client._send(self._queue.popleft())
+                uplink.send(self._queue.popleft())
             self._ready.set()
             self._settled.set()
 
@@ -340,7 +350,7 @@ class Agent(Channels, Dialing, Subscribable):
         call = self.call(call_id)
         if call is not None:
             return call.send(frame)
-        return self._ready.is_set() and self._require_client()._send(frame)
+        return self._ready.is_set() and self._require_uplink().send(frame)
 
     # ------------------------------------------------------------------ calls
 

@@ -54,8 +54,8 @@ class Call(CallState, CallCommands, CallLines, Subscribable):
     def __init__(self, agent: Agent, call_id: str, frame: Mapping[str, Any]) -> None:
         self.id = call_id
         self.agent = agent
-        self._client = agent._require_client()
-        self._transport = self._client._transport  # the connection this call lives on
+        self._uplink = agent._require_uplink()  # what it may use of its client
+        self._transport = self._uplink.port()  # the connection this call lives on
         self._lock = threading.Lock()
         self._listeners = Listeners()
         self._ended = threading.Event()
@@ -88,7 +88,7 @@ class Call(CallState, CallCommands, CallLines, Subscribable):
         self._continued_turn: int | None = None  # a continuation of that turn is under way
         self._seen: set[tuple[str, str]] = set()
         self.history = History(call_id, agent_id=agent.id, store=agent.history_store,
-                               timers=self._client._timers)
+                               timers=self._uplink.timers)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -169,14 +169,15 @@ class Call(CallState, CallCommands, CallLines, Subscribable):
             return False
         # Only on the connection the call started on: after a reconnect the platform
         # has ended it, and `via` makes a send that raced the disconnect fail instead.
-        return self._client._send(frame, via=self._transport)
+        return self._uplink.send(frame, via=self._transport)
 
     def _request(self, event: str, response: str, timeout: float, **payload: Any) -> Any:
         if self._ended.is_set():
             raise CallEndedError(
                 f"call {self.id} has ended ({self._reason}); {event} needs a live call",
                 call_id=self.id, reason=self._reason)
-        return self._client._request(self, event, response, timeout, payload)
+        return self._uplink.request(self.id, self.send, event, response, timeout=timeout,
+                                    payload=payload)
 
     def say(self, text: str, *, add_to_history: bool = False) -> SayHandle:
         """Speak `text` as a standalone message (greetings, fillers: ``in_reply_to=""``).
@@ -275,7 +276,8 @@ class RingingCall:
         self.to = _codec.text_field(frame, "to")
         self.raw = dict(frame)
         self._settled = threading.Event()
-        self._transport = agent._require_client()._transport  # the connection it rang on
+        self._uplink = agent._require_uplink()
+        self._transport = self._uplink.port()  # the connection it rang on
 
     @property
     def settled(self) -> bool:
@@ -297,7 +299,7 @@ class RingingCall:
         self._settled.set()
         # Not through the agent's queue: after a reconnect the platform has dropped this
         # call, and an answer must not go out on the new connection.
-        return self.agent._require_client()._send(frame, via=self._transport)
+        return self._uplink.send(frame, via=self._transport)
 
     def __repr__(self) -> str:
         return f"<RingingCall {self.call_id} from={self.from_} to={self.to}>"

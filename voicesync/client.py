@@ -33,7 +33,6 @@ from voicesync._stats import ClientStats, Counters, DropReports
 from voicesync._timer import Timers
 from voicesync._transport import Transport
 from voicesync.agent import Agent
-from voicesync.call import Call
 from voicesync.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -126,7 +125,7 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
         self._dead_reason: str | None = None
         self._last_rx = time.monotonic()
         self._drops = DropReports(
-            self._lanes, self._timers.schedule, self._report)
+            self._lanes, self._timers.schedule, self._reporter.problem)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -210,7 +209,7 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
         with self._lock:
             if agent.id in self._agents and self._agents[agent.id] is not agent:
                 raise ConfigurationError(f"this client already has an agent {agent.id!r}")
-            agent._attach(self)
+            agent._attach(self, self._ports)
             self._agents[agent.id] = agent
         if self._connected.is_set():
             self._register(agent)
@@ -262,13 +261,6 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
         self._counters.add("frames_sent")
         return True
 
-    # Agents and calls have no port of their own yet: these two are what they use.
-    def _require_connection(self, what: str) -> None:
-        self._life.require(what)
-
-    def _link_state(self) -> str:
-        return self._life.state(self._last_rx)
-
     def _register(self, agent: Agent) -> None:
         if self._connected.is_set():
             self._send(agent.create_frame())
@@ -292,10 +284,6 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
         handlers = self._listeners.get(name)
         if handlers:
             self._run(_CLIENT_LANE, handlers, args, time.monotonic())
-
-    def _report(self, exc: BaseException, *, log: bool = False, loud: bool = False) -> None:
-        """A problem on voicesync's threads (see `Reporter.problem`)."""
-        self._reporter.problem(exc, log=log, loud=loud)
 
     def _handler_failed(self, exc: BaseException, lane: str, where: str | None = None) -> None:
         """User code raised on a voicesync thread (lanes, `_run`, `llm.before`)."""
@@ -341,14 +329,8 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
 
     def _reader_stopped(self, error: VoiceSyncError, *, initial: bool) -> None:
         if not initial:
-            self._report(error, loud=True)
+            self._reporter.problem(error, loud=True)
         self._life.finished.set()
-
-    def _request(self, call: Call, event: str, response: str, timeout: float,
-                 payload: Mapping[str, Any]) -> Mapping[str, Any]:
-        self._require_connection(f"{event!r} on call {call.id}")
-        return self._requests.ask(call.id, call.send, event, response, timeout=timeout,
-                                  payload=payload, link_state=self._link_state)
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "closed" if self._life.closed else "disconnected"

@@ -191,9 +191,8 @@ class Line(Agent):
     def destroy(self) -> bool:
         """Release the number (``line.destroy``) and forget the line: its calls end here
         with reason ``agent_removed``. False if the frame could not be sent."""
-        client = self._require_client()
-        sent = client._send({"event": "line.destroy", "number": self.number})
-        client.remove_agent(self.id)
+        sent = self._require_uplink().send({"event": "line.destroy", "number": self.number})
+        self._require_client().remove_agent(self.id)
         return sent
 
     def __repr__(self) -> str:

@@ -89,7 +89,7 @@ def restore_returning_callers(agent: Agent, *, conversations: int = 5,
             error = VoiceSyncError(f"could not restore the earlier conversations of call "
                                    f"{call.id}: {exc}")
             error.__cause__ = exc
-            call._client._report(error)
+            call._uplink.report(error)
 
     agent.on("call.started", restore)
     agent.on("whatsapp.started", restore)  # a WhatsApp contact returns too (their number)

@@ -227,8 +227,8 @@ def tool_loop(provider: str, stream: ReplyStreamLike, first: object, consume: Co
 
 def _reporter(call: object) -> Callable[[ToolError], object] | None:
     """Where a failing tool is reported: the call's client's ``error`` event, if there is one."""
-    client = getattr(call, "_client", None)
-    report = getattr(client, "_report", None)
+    uplink = getattr(call, "_uplink", None)  # a voicesync.Call's port to its client
+    report = getattr(uplink, "report", None)
     return report if callable(report) else None
 
 

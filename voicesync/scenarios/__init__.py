@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from voicesync.scenarios._caller import Context
 from voicesync.scenarios._files import find, load
+from voicesync.scenarios._jsonl import read_recording, write_jsonl
 from voicesync.scenarios._judge import Verdict, judge, judge_name
 from voicesync.scenarios._measure import Spoken, Timing
-from voicesync.scenarios._replay import Divergence, Replay, read_recording, replay, write_jsonl
+from voicesync.scenarios._replay import Divergence, Replay, replay
 from voicesync.scenarios._run import Result, ScenarioFailed, run
-from voicesync.scenarios._spec import (
+from voicesync.scenarios._spec import Scenario
+from voicesync.scenarios._steps import (
     BargeIn,
     Do,
     Expect,
@@ -34,7 +36,6 @@ from voicesync.scenarios._spec import (
     Hear,
     Press,
     Say,
-    Scenario,
     Silence,
     WaitEnd,
 )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from voicesync.scenarios._spec import (
+from voicesync.scenarios._steps import (
     BargeIn,
     Do,
     Hangup,

@@ -14,13 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicesync.client import Client
 from voicesync.scenarios import _judge, _measure
 from voicesync.scenarios._agents import hook, make_agent, wire_stand_in
 from voicesync.scenarios._caller import Caller, Context, StepFailed
-from voicesync.scenarios._spec import Scenario
+from voicesync.scenarios._jsonl import write_jsonl
+
+if TYPE_CHECKING:
+    from voicesync.scenarios._spec import Scenario
 
 
 class ScenarioFailed(AssertionError):
@@ -73,8 +76,6 @@ class Result:
 
     def save(self, path: str | Path) -> Path:
         """Record this run's frames as JSONL (see `voicesync.scenarios.record`)."""
-        from voicesync.scenarios._replay import write_jsonl
-
         return write_jsonl(path, self.frames)
 
 

@@ -12,96 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from voicesync.errors import ConfigurationError
-
-
-@dataclass(frozen=True)
-class Say:
-    """One caller line. With `wait`, the caller then waits for the bot to answer and be silent."""
-
-    text: str
-    wait: bool = True
-
-
-@dataclass(frozen=True)
-class BargeIn:
-    """Talk over the bot's next (or current) message at an exact point of its speech.
-
-    Exactly one of: `after_words` spoken words, `after_ms` of its speech,
-    `before_first_word` (as soon as it starts), or `during_tool` (once the agent ran a
-    tool the stand-in model asked for, before the model's answer with its result). The
-    point is exact: the simulator triggers it under its lock as the word is spoken (or
-    as the model is asked to go on), so it never races the speech.
-    """
-
-    text: str
-    after_words: int | None = None
-    after_ms: float | None = None
-    before_first_word: bool = False
-    wait: bool = True
-    during_tool: bool = False
-
-
-@dataclass(frozen=True)
-class Hear:
-    """Wait for the bot's next message (unless one came since the last caller step) and
-    require that the caller heard `text` in it (case-insensitive substring)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Silence:
-    """The caller says nothing for `seconds` (virtual time: skipped at once)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Press:
-    """Keypad digits; with `wait`, then wait for the bot's answer."""
-
-    digits: str
-    wait: bool = True
-
-
-@dataclass(frozen=True)
-class Hangup:
-    """The caller hangs up."""
-
-
-@dataclass(frozen=True)
-class WaitEnd:
-    """Wait for the agent to end the call (hang up, transfer)."""
-
-
-@dataclass(frozen=True)
-class Do:
-    """A Python hook: `fn(ctx)` with ctx a `voicesync.scenarios.Context`.
-
-    A string names a function in the agent's module (or "file.py:name", "module:name").
-    """
-
-    fn: Callable[[Any], object] | str
-
-
-Step = Say | BargeIn | Hear | Silence | Press | Hangup | WaitEnd | Do
-
-
-@dataclass
-class Expect:
-    """What must hold once the steps are done. Unset fields are not checked."""
-
-    heard: list[str] = field(default_factory=list)  # in this order, in the words spoken
-    not_heard: list[str] = field(default_factory=list)
-    outcome: str | None = None  # active, caller_hangup, agent_hangup, transferred, rejected...
-    transferred_to: str | None = None
-    history: list[dict[str, str]] = field(default_factory=list)  # {role, contains}
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {name, args (subset)}
-    first_word_ms: float | None = None  # every turn -> first spoken word of the answer
-    barge_in_silent_ms: float | None = None  # every barge-in -> the bot is silent
-    judge: list[str] = field(default_factory=list)  # rubric lines for the judge
-    digits: str | None = None
-
+from voicesync.scenarios._run import Result, run
+from voicesync.scenarios._steps import (
+    BargeIn,
+    Do,
+    Expect,
+    Hangup,
+    Hear,
+    Press,
+    Say,
+    Silence,
+    Step,
+    WaitEnd,
+    check_barge,
+)
 
 AgentSource = str | Callable[[], Any]
 
@@ -151,7 +75,7 @@ class Scenario:
                  after_ms: float | None = None, before_first_word: bool = False,
                  during_tool: bool = False, wait: bool = True) -> Scenario:
         step = BargeIn(text, after_words, after_ms, before_first_word, wait, during_tool)
-        _check_barge(step)
+        check_barge(step)
         self.steps.append(step)
         return self
 
@@ -187,22 +111,12 @@ class Scenario:
             setattr(self.expect, key, value)
         return self
 
-    def run(self) -> Any:
+    def run(self) -> Result:
         """Run it now and return its `Result` (see `voicesync.scenarios.run`).
 
         Any thread; blocks until the call is over (milliseconds on the virtual clock).
         """
-        from voicesync.scenarios._run import run
-
         return run(self)
-
-
-def _check_barge(step: BargeIn) -> None:
-    chosen = [step.after_words is not None, step.after_ms is not None, step.before_first_word,
-              step.during_tool]
-    if sum(chosen) > 1:
-        raise ConfigurationError(
-            "a barge-in takes one of after_words, after_ms, before_first_word or during_tool")
 
 
 # -- from a mapping (a YAML document) ----------------------------------------------------
@@ -262,7 +176,7 @@ def _step(raw: Any, where: str, hooks: Mapping[str, Callable[[Any], object]]) ->
         step = BargeIn(str(value), _opt_int(raw.get("after_words")),
                        _opt_float(raw.get("after_ms")), bool(raw.get("before_first_word")), wait,
                        bool(raw.get("during_tool")))
-        _check_barge(step)
+        check_barge(step)
         return step
     if kind == "hear":
         return Hear(str(value))

@@ -1,4 +1,4 @@
-"""The simulator's fault injection (docs/protocol.md §9.8): raw frames, dropped and displaced
+"""The simulator's fault injection (docs/sim.md): raw frames, dropped and displaced
 connections, withheld events. Mixed into `Simulator`; every method may be called from any
 thread (the platform's lock guards what they touch)."""
 
