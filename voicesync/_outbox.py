@@ -80,6 +80,7 @@ class Outbox:
         self._room = threading.Condition(self._lock)
         self._asleep = False  # the writer waits on _wake: the next frame must wake it
         self._last_put = 0.0
+        self._running = False  # the writer thread was started and has not ended
         self._frames: collections.deque[bytes] = collections.deque()
         self._queued = 0  # bytes accepted by put() and not yet by the socket
         self._progress = time.monotonic()  # the socket last took bytes (or the queue filled)
@@ -88,6 +89,7 @@ class Outbox:
         self._thread = threading.Thread(target=self._run, name="voicesync-writer", daemon=True)
 
     def start(self) -> None:
+        self._running = True
         self._thread.start()
 
     @property
@@ -105,22 +107,28 @@ class Outbox:
         # filled the queue must not cost the connection its protocol frames.
         limit = self.max_bytes if may_wait() else self.max_bytes + URGENT_SLACK
         unless: threading.Event | None = getattr(_local, "unless", None)
-        now = time.monotonic()
+        now, size = time.monotonic(), len(data)
+        # Few calls while the lock is held: each is a point where the interpreter may
+        # hand the GIL to another thread, and every sender arriving meanwhile would block.
         with self._lock:
             while True:
-                self._raise_if_broken()
+                if self._broken is not None:
+                    self._raise_if_broken()
                 if unless is not None and unless.is_set():
                     return False
                 busy, self._last_put = now - self._last_put < BUSY_GAP, now
-                if not busy and self._direct_ok():
+                queued = self._queued
+                if not (busy or queued or self._writing or self._try_write is None
+                        or not self._running):
                     self._writing = True  # this thread writes; the writer waits
                     break
-                if not self._queued or self._queued + len(data) <= limit:
-                    if not self._queued:
+                if not queued or queued + size <= limit:
+                    if not queued:
                         self._progress = now  # idle time is not a stall
                     self._frames.append(data)
-                    self._queued += len(data)
-                    self._wake_writer()
+                    self._queued = queued + size
+                    if self._asleep:
+                        self._wake_writer()
                     return True
                 if not may_wait():
                     return False
@@ -141,10 +149,6 @@ class Outbox:
         if self._asleep and not self._writing:
             self._asleep = False
             self._wake.notify()
-
-    def _direct_ok(self) -> bool:
-        return (self._try_write is not None and not self._queued and not self._writing
-                and self._thread.is_alive())
 
     def _write_now(self, data: bytes) -> bool:
         """Write on this thread what the socket takes at once; the rest goes first in the
@@ -193,7 +197,7 @@ class Outbox:
         """Nothing queued and nothing being written (a close frame would go out at once)."""
         with self._lock:
             return (not self._queued and not self._writing and self._broken is None
-                    and self._thread.is_alive())
+                    and self._running)
 
     def stop(self, reason: str = "connection_lost") -> None:
         """Refuse further frames and let the writer end (it ends at once unless it is
@@ -221,6 +225,12 @@ class Outbox:
             return not self._queued
 
     def _run(self) -> None:
+        try:
+            self._write_batches()
+        finally:
+            self._running = False
+
+    def _write_batches(self) -> None:
         while True:
             with self._lock:
                 while (not self._frames or self._writing) and self._broken is None:
