@@ -11,7 +11,7 @@ import threading
 import websocket
 from websocket import _abnf, _core, _http, _socket, _url
 
-from voicesync._transport import _frame, _mask_key
+from voicesync._framing import frame as _frame, mask_key as _mask_key
 
 
 def test_module_level_names() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import logging
@@ -22,6 +21,7 @@ from websocket._http import _ssl_socket as ssl_socket
 from websocket._socket import DEFAULT_SOCKET_OPTION
 from websocket._url import get_proxy_info, parse_url
 
+from voicesync._framing import frame as _frame
 from voicesync._outbox import Outbox
 from voicesync.errors import (
     AuthenticationError,
@@ -371,42 +371,6 @@ def _send_nowait(sock: socket.socket, data: bytes) -> int:
         return sock.send(data, socket.MSG_DONTWAIT)
     except BlockingIOError:
         return 0
-
-
-_MASK_KEYS = 1024  # mask keys drawn from os.urandom at a time
-_mask_keys: collections.deque[bytes] = collections.deque()
-
-
-def _mask_key() -> bytes:
-    """A fresh random mask key (RFC 6455 §5.3), from a pool refilled 4 KiB at a time:
-    websocket-client asks os.urandom for each frame's, a system call that releases the
-    GIL. deque.popleft() is atomic, so any thread may draw; two that find the pool
-    empty both refill it, and no key is ever handed out twice."""
-    try:
-        return _mask_keys.popleft()
-    except IndexError:
-        pool = os.urandom(4 * _MASK_KEYS)
-        _mask_keys.extend(pool[i:i + 4] for i in range(4, len(pool), 4))
-        return pool[:4]
-
-
-def _frame(payload: bytes, opcode: int) -> bytes:
-    """One final, masked client frame (RFC 6455 §5.2)."""
-    size = len(payload)
-    if size < 126:
-        header = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
-    elif size < 1 << 16:
-        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
-    key = _mask_key()
-    if not size:
-        return header + key
-    # XOR as one big integer: a few C calls instead of a Python loop over the bytes.
-    pad = key * ((size >> 2) + 1)
-    masked = (int.from_bytes(payload, "little")
-              ^ int.from_bytes(pad[:size], "little")).to_bytes(size, "little")
-    return header + key + masked
 
 
 def _close_status(data: bytes) -> tuple[int, str]:
