@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from voicesync.rest import Channel, Rest, Scope, Token
-
 if TYPE_CHECKING:
     from voicesync.agent import Agent
+    from voicesync.rest import Channel, Rest, Scope, Token
 
 
 class ClientRest:

@@ -38,7 +38,6 @@ from voicesync.errors import (
     ConnectionClosedError,
     VoiceSyncError,
 )
-from voicesync.rest import Rest
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +86,8 @@ class Client(Subscribable, ClientRest, ClientRecording):
         if ping_interval <= 0 or ping_timeout <= ping_interval:
             raise ConfigurationError("need 0 < ping_interval < ping_timeout")
         self._api_key = key
+        from voicesync.rest import Rest  # here: `import voicesync` stays fast (issue 14)
+
         self._rest = Rest(key, self.http_url, knowledge_url=knowledge_url,
                           allow_insecure=allow_insecure)
         self.reconnect = reconnect
