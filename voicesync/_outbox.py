@@ -11,11 +11,10 @@ mark themselves with `never_wait()`; their frames are refused instead when it is
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from voicesync.errors import ConnectionClosedError
 
@@ -37,16 +36,23 @@ def may_wait() -> bool:
     return not getattr(_local, "never_wait", False)
 
 
-@contextlib.contextmanager
-def unless(flag: threading.Event) -> Iterator[None]:
+class unless:  # noqa: N801 - used as `with unless(flag):`, like a function
     """Frames this thread queues inside the block are refused once `flag` is set, checked
     under the queue's lock. A reply stream's chunks use it: the reader sets `aborted`
     before it queues anything else, so no chunk can follow what the reader sent after
-    applying a barge-in (e.g. the pong that answers the platform's next ping)."""
-    _local.unless = flag
-    try:
-        yield
-    finally:
+    applying a barge-in (e.g. the pong that answers the platform's next ping).
+
+    A class rather than a generator: it wraps every chunk, and costs a third as much."""
+
+    __slots__ = ("_flag",)
+
+    def __init__(self, flag: threading.Event) -> None:
+        self._flag = flag
+
+    def __enter__(self) -> None:
+        _local.unless = self._flag
+
+    def __exit__(self, *exc: object) -> None:
         _local.unless = None
 
 
