@@ -85,7 +85,7 @@ class Outbox:
         self._wake = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)
         self._asleep = False  # the writer waits on _wake: the next frame must wake it
-        self._last_put = 0.0
+        self._last_put = float("-inf")
         self._running = False  # the writer thread was started and has not ended
         self._frames: collections.deque[bytes] = collections.deque()
         self._queued = 0  # bytes accepted by put() and not yet by the socket
