@@ -21,8 +21,9 @@ DEV_ONLY = ("voicesync.local", "voicesync.sim", "voicesync.testing", "voicesync.
             # Loaded on first use, so `import voicesync` stays fast (issue 14: ≤ 80 ms):
             # `requests` with the first REST call, tempfile with the first history file.
             "requests", "urllib3", "charset_normalizer", "tempfile", "secrets",
-            # ... and the REST resources with the first Client.
-            "voicesync.rest", "voicesync.returning")
+            # ... the REST resources with the first Client, typing_extensions (annotations
+            # only) with the first tool schema, difflib with the first misspelt event name.
+            "voicesync.rest", "voicesync.returning", "typing_extensions", "difflib")
 
 ENV_WRITES = ("os.environ.pop", "os.environ.update", "os.environ.setdefault", "os.putenv")
 PROBE = """
