@@ -88,7 +88,6 @@ class Client(Subscribable, ClientRest, ClientRecording):
             raise ConfigurationError("need 0 < ping_interval < ping_timeout")
         self._api_key = key
         from voicesync.rest import Rest  # here: `import voicesync` stays fast (issue 14)
-
         self._rest = Rest(key, self.http_url, knowledge_url=knowledge_url,
                           allow_insecure=allow_insecure)
         self.reconnect = reconnect
