@@ -20,7 +20,10 @@ DEV_ONLY = ("voicesync.local", "voicesync.sim", "voicesync.testing", "voicesync.
             "websockets", "openai", "anthropic", "pytest", "prompt_toolkit", "flask",
             # Loaded on first use, so `import voicesync` stays fast (issue 14: ≤ 80 ms):
             # `requests` with the first REST call, tempfile with the first history file.
-            "requests", "urllib3", "charset_normalizer", "tempfile", "secrets")
+            "requests", "urllib3", "charset_normalizer", "tempfile", "secrets",
+            # ... the REST resources with the first Client, typing_extensions (annotations
+            # only) with the first tool schema, difflib with the first misspelt event name.
+            "voicesync.rest", "voicesync.returning", "typing_extensions", "difflib")
 
 ENV_WRITES = ("os.environ.pop", "os.environ.update", "os.environ.setdefault", "os.putenv")
 PROBE = """
@@ -49,6 +52,7 @@ def test_import_voicesync_loads_no_dev_only_module_and_configures_nothing() -> N
 def test_lazy_names_still_work() -> None:
     assert voicesync.local.run is not None
     assert voicesync.llm.stream_openai is not None
+    assert voicesync.rest.Rest is not None and voicesync.returning is not None
     assert repr(voicesync.ProviderError) == "<class 'voicesync.ProviderError'>"
 
 

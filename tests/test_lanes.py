@@ -89,3 +89,18 @@ def test_close_right_after_the_first_submits_joins_every_thread() -> None:
             lanes.submit(str(key), lambda: None)
         assert lanes.close(time.monotonic() + 2) == []
     until(lambda: not set(threading.enumerate()) - before, 5.0, "every lane thread ended")
+
+
+def test_idle_workers_are_reused_then_retire() -> None:
+    lanes = Lanes(on_error=lambda exc, key: None, idle_timeout=0.5)
+    names: list[str] = []
+    for round_ in range(5):  # one turn per call after another: no thread started per turn
+        done = threading.Event()
+        lanes.submit(f"call-{round_}", lambda: names.append(threading.current_thread().name))
+        lanes.submit(f"call-{round_}", done.set)
+        assert done.wait(5)
+        until(lambda: lanes._idle == 1, 5.0, what="the worker to go idle")
+    assert len(set(names)) == 1 and names[0].startswith("voicesync-handler-")
+    assert lanes.threads == 1
+    until(lambda: lanes.threads == 0, 5.0, what="the idle worker to retire")
+    assert lanes.close(time.monotonic() + 2) == []

@@ -4,9 +4,14 @@ renames or reshapes one fails here, loudly, instead of in production."""
 from __future__ import annotations
 
 import inspect
+import io
+import os
+import threading
 
 import websocket
 from websocket import _abnf, _core, _http, _socket, _url
+
+from voicesync._framing import frame as _frame, mask_key as _mask_key
 
 
 def test_module_level_names() -> None:
@@ -38,6 +43,31 @@ def test_the_read_path_we_wrap() -> None:
 
 
 def test_frames_we_build() -> None:
-    frame = websocket.ABNF.create_frame(b"hi", websocket.ABNF.OPCODE_TEXT).format()
-    assert frame[0] == 0x81 and frame[1] & 0x7F == 2  # FIN + text, masked, 2 bytes
     assert websocket.ABNF.OPCODE_PONG == 0xA and websocket.ABNF.OPCODE_CLOSE == 0x8
+    # The transport builds and masks frames itself; websocket-client's own parser (the
+    # one a server built on it uses) must read them back, at every length encoding.
+    for size in (0, 1, 2, 125, 126, 127, 4097, 65535, 65536, 70001):
+        payload = os.urandom(size)
+        for opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_PONG):
+            wire = _frame(payload, opcode)
+            assert wire[0] == 0x80 | opcode and wire[1] & 0x80  # FIN, masked
+            stream = io.BytesIO(wire)
+            frame = _abnf.frame_buffer(stream.read, skip_utf8_validation=True).recv_frame()
+            assert (frame.fin, frame.opcode, frame.data) == (1, opcode, payload), size
+            assert stream.read() == b""  # the header's length was exact
+
+
+def test_mask_keys_are_fresh_across_threads() -> None:
+    keys: list[bytes] = []
+
+    def draw() -> None:
+        keys.extend(_mask_key() for _ in range(1500))  # past a refill of the pool
+
+    threads = [threading.Thread(target=draw, name=f"voicesync-test-{i}") for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10.0)
+    assert len(keys) == 6000 and all(len(key) == 4 for key in keys)
+    # Random 32-bit keys: a handful of collisions among 6000 at most, never a reused block.
+    assert len(set(keys)) > 5990

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from voicesync import rest as rest, returning as returning
 from voicesync._feed import EventFeed as EventFeed
 from voicesync._stats import ClientStats as ClientStats
 from voicesync._version import __version__ as __version__
@@ -76,7 +75,7 @@ from voicesync.skills import Skill as Skill, skill as skill
 from voicesync.tools import Tool as Tool, ToolError as ToolError, tool as tool
 
 if TYPE_CHECKING:
-    from voicesync import llm as llm, local as local
+    from voicesync import llm as llm, local as local, rest as rest, returning as returning
     from voicesync.llm import ProviderError as ProviderError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -152,8 +151,9 @@ __all__ = [
 ]
 
 # Loaded on first use: most programs never touch them, and `voicesync.local` (the examples'
-# helper) must not load with the library.
-_LAZY = ("llm", "local", "ProviderError")
+# helper) must not load with the library. `rest` and `returning` load with the first
+# Client or on first use (issue 14: `import voicesync` within 80 ms).
+_LAZY = ("llm", "local", "rest", "returning", "ProviderError")
 
 
 def _to_the_door(obj: object) -> None:
@@ -168,6 +168,10 @@ def __getattr__(name: str) -> Any:
         import voicesync.llm as value
     elif name == "local":
         import voicesync.local as value
+    elif name == "rest":
+        import voicesync.rest as value
+    elif name == "returning":
+        import voicesync.returning as value
     elif name == "ProviderError":
         from voicesync.llm import ProviderError
 

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from voicesync._feed import ClientEvents
-from voicesync.rest import Channel, Rest, Scope, Token
 
 if TYPE_CHECKING:
     from voicesync._client_ports import ClientPorts
+    from voicesync.rest import Channel, Rest, Scope, Token
 
 
 class ClientRest(ClientEvents):

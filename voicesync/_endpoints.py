@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 from voicesync._rest import base_url, is_loopback, refuse_plain
 from voicesync.errors import ConfigurationError
-from voicesync.rest import knowledge_base_url
 
 logger = logging.getLogger("voicesync.client")  # the records users already filter on
 
@@ -32,6 +31,8 @@ def settings(url: str | None, http_url: str | None, api_key: str | None,
     The key travels only over TLS or to loopback, on every URL it may be sent to
     (`voicesync._rest.refuse_plain`); with `allow_insecure` the app opted out: say so.
     """
+    from voicesync.rest import knowledge_base_url  # here: `import voicesync` stays fast
+
     ws_url, derived_http = endpoints(
         (url or os.environ.get("PINECALL_URL") or DEFAULT_URL).strip())
     rest_url = base_url(http_url or derived_http, "http_url")

@@ -17,14 +17,14 @@ import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from typing_extensions import Self
-
 from voicesync import _codec
 from voicesync._stats import DropReports
 from voicesync.errors import EventsDroppedError
 from voicesync.events import Event
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from voicesync._client_ports import ClientPorts
     from voicesync._lanes import Lanes
     from voicesync.client import Client

@@ -5,7 +5,6 @@ Tables are thread-safe: add and remove under a lock, read a snapshot without one
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import threading
 from collections.abc import Callable
@@ -57,6 +56,8 @@ def check_event_name(name: str, scope: Scope) -> None:
     if not isinstance(name, str):
         raise ConfigurationError(f"an event name is a string, not {name!r}")
     if name not in EVENT_NAMES:
+        import difflib  # only for this message: not loaded with voicesync
+
         close = difflib.get_close_matches(name, sorted(EVENT_NAMES), n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
         raise ConfigurationError(

@@ -21,7 +21,6 @@ _SECRET_FIELD = re.compile(
     r'("(?:api_key|accessToken|verifyToken|appSecret|authorization)"\s*:\s*)"(?:[^"\\]|\\.)*"',
     re.IGNORECASE,
 )
-_SECRET_NAMES = ("api_key", "accesstoken", "verifytoken", "appsecret", "authorization")
 REDACTED = "[redacted]"
 #: Shorter keys are test or local placeholders; matching them would mangle ordinary text.
 MIN_SECRET = 8
@@ -39,8 +38,11 @@ def redact(text: str, *secrets: str | None) -> str:
     in base64 (standard or URL-safe, at any alignment inside a longer base64 string)
     and in hex. Secrets shorter than `MIN_SECRET` are left alone.
     """
+    # Every inbound frame comes through here: cheap `in` checks first, the regex only
+    # when one of the names is there (the common frame holds none).
     lowered = text.lower()
-    if any(name in lowered for name in _SECRET_NAMES):
+    if ("api_key" in lowered or "accesstoken" in lowered or "verifytoken" in lowered
+            or "appsecret" in lowered or "authorization" in lowered):
         text = _SECRET_FIELD.sub(r'\1"' + REDACTED + '"', text)
     for secret in secrets:
         if secret and len(secret) >= MIN_SECRET:
@@ -82,11 +84,18 @@ class _Finder:
         # Cheap necessary conditions, checked first: every run of `size` characters
         # contains one of these aligned blocks.
         step = max(1, size // 2)
-        self._blocks = tuple(secret[i:i + step] for i in range(0, len(secret) - step + 1, step))
+        blocks = [secret[i:i + step] for i in range(0, len(secret) - step + 1, step)]
+        self._blocks = tuple(blocks)
+        # One search that fails fast on the common frame, which holds no part of the key
+        # in any form: an escape, a block of it, or the start of one of its encodings.
+        self._hints = re.compile("|".join(map(re.escape, dict.fromkeys(
+            [*_ESCAPE_MARKS, *blocks, *(literal[:step] for literal in self._literals)]))))
 
     def sub(self, text: str) -> str:
+        if self._hints.search(text) is None:
+            return text
         spans: list[tuple[int, int]] = []
-        if ("\\u" in text or "%" in text or "\\/" in text) and self._found(
+        if any(mark in text for mark in _ESCAPE_MARKS) and self._found(
                 _ESCAPE.sub(_unescape, text)):
             view = _View(text)  # built only when the decoded text holds part of the key
             spans += (view.span(start, stop) for start, stop in self._spans(view.text))
@@ -117,6 +126,7 @@ class _Finder:
             match = self._runs.search(text, stop)
 
 
+_ESCAPE_MARKS = ("\\u", "%", "\\/")  # what every match of _ESCAPE starts with
 _ESCAPE = re.compile(r"\\{1,2}u00([0-7][0-9a-fA-F])|%([0-7][0-9a-fA-F])|\\(/)")
 
 

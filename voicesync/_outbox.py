@@ -11,11 +11,10 @@ mark themselves with `never_wait()`; their frames are refused instead when it is
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from voicesync.errors import ConnectionClosedError
 
@@ -23,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 _local = threading.local()
 URGENT_SLACK = 64 << 10  # bytes past the bound a thread that may not wait can still queue
+# A frame put within this many seconds of the last one is left to the writer thread rather
+# than written on the caller's: under load one send() per batch beats one per frame.
+BUSY_GAP = 0.002
 
 
 def never_wait() -> None:
@@ -34,16 +36,23 @@ def may_wait() -> bool:
     return not getattr(_local, "never_wait", False)
 
 
-@contextlib.contextmanager
-def unless(flag: threading.Event) -> Iterator[None]:
+class unless:  # noqa: N801 - used as `with unless(flag):`, like a function
     """Frames this thread queues inside the block are refused once `flag` is set, checked
     under the queue's lock. A reply stream's chunks use it: the reader sets `aborted`
     before it queues anything else, so no chunk can follow what the reader sent after
-    applying a barge-in (e.g. the pong that answers the platform's next ping)."""
-    _local.unless = flag
-    try:
-        yield
-    finally:
+    applying a barge-in (e.g. the pong that answers the platform's next ping).
+
+    A class rather than a generator: it wraps every chunk, and costs a third as much."""
+
+    __slots__ = ("_flag",)
+
+    def __init__(self, flag: threading.Event) -> None:
+        self._flag = flag
+
+    def __enter__(self) -> None:
+        _local.unless = self._flag
+
+    def __exit__(self, *exc: object) -> None:
         _local.unless = None
 
 
@@ -60,14 +69,24 @@ class Outbox:
                  try_write: Callable[[bytes], int] | None = None) -> None:
         self._write = write
         # A write that never blocks (0: the socket is full). With it, a frame put into an
-        # empty, idle outbox goes out on the caller's thread: no hand-off to the writer,
-        # whose wake-up waits for the GIL (up to 5 ms with busy handler threads).
+        # empty, idle outbox while frames are rare goes out on the caller's thread: no
+        # hand-off to the writer, whose wake-up waits for the GIL (up to 5 ms with busy
+        # handler threads). When frames come thick and fast they are left to the writer,
+        # which sends all that queued meanwhile with one send(): each send() releases the
+        # GIL, and a thread that released it waits its turn to get it back.
         self._try_write = try_write
         self.max_bytes = max_bytes
         self.stall_timeout = stall_timeout
         self._on_stall = on_stall
         # Reentrant: close() may run in a signal handler on a thread that is inside put().
-        self._cond = threading.Condition(threading.RLock())
+        # Two conditions on it: the writer waits for frames on `_wake`, senders for room
+        # (and flush for an empty queue) on `_room`, so neither wakes the other for nothing.
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._room = threading.Condition(self._lock)
+        self._asleep = False  # the writer waits on _wake: the next frame must wake it
+        self._last_put = float("-inf")
+        self._running = False  # the writer thread was started and has not ended
         self._frames: collections.deque[bytes] = collections.deque()
         self._queued = 0  # bytes accepted by put() and not yet by the socket
         self._progress = time.monotonic()  # the socket last took bytes (or the queue filled)
@@ -76,6 +95,7 @@ class Outbox:
         self._thread = threading.Thread(target=self._run, name="voicesync-writer", daemon=True)
 
     def start(self) -> None:
+        self._running = True
         self._thread.start()
 
     @property
@@ -93,20 +113,28 @@ class Outbox:
         # filled the queue must not cost the connection its protocol frames.
         limit = self.max_bytes if may_wait() else self.max_bytes + URGENT_SLACK
         unless: threading.Event | None = getattr(_local, "unless", None)
-        with self._cond:
+        now, size = time.monotonic(), len(data)
+        # Few calls while the lock is held: each is a point where the interpreter may
+        # hand the GIL to another thread, and every sender arriving meanwhile would block.
+        with self._lock:
             while True:
-                self._raise_if_broken()
+                if self._broken is not None:
+                    self._raise_if_broken()
                 if unless is not None and unless.is_set():
                     return False
-                if self._direct_ok():
+                busy, self._last_put = now - self._last_put < BUSY_GAP, now
+                queued = self._queued
+                if not (busy or queued or self._writing or self._try_write is None
+                        or not self._running):
                     self._writing = True  # this thread writes; the writer waits
                     break
-                if not self._queued or self._queued + len(data) <= limit:
-                    if not self._queued:
-                        self._progress = time.monotonic()  # idle time is not a stall
+                if not queued or queued + size <= limit:
+                    if not queued:
+                        self._progress = now  # idle time is not a stall
                     self._frames.append(data)
-                    self._queued += len(data)
-                    self._cond.notify_all()
+                    self._queued = queued + size
+                    if self._asleep:
+                        self._wake_writer()
                     return True
                 if not may_wait():
                     return False
@@ -117,12 +145,16 @@ class Outbox:
                     self.stalled(time.monotonic(), force=True)
                     raise ConnectionClosedError("cannot send: the server stopped reading",
                                                 reason="send_timeout")
-                self._cond.wait(left)
+                self._room.wait(left)
+                now = time.monotonic()
         return self._write_now(data)
 
-    def _direct_ok(self) -> bool:
-        return (self._try_write is not None and not self._queued and not self._writing
-                and self._thread.is_alive())
+    def _wake_writer(self) -> None:
+        """Under the lock: wake the writer if it sleeps (once; a writer already awake
+        takes every frame queued when it next looks)."""
+        if self._asleep and not self._writing:
+            self._asleep = False
+            self._wake.notify()
 
     def _write_now(self, data: bytes) -> bool:
         """Write on this thread what the socket takes at once; the rest goes first in the
@@ -131,18 +163,20 @@ class Outbox:
         try:
             sent = self._try_write(data)
         except OSError as exc:
-            with self._cond:
+            with self._lock:
                 self._writing = False
             self.stop()
             raise ConnectionClosedError(f"send failed: {exc}", reason="connection_lost") from exc
-        with self._cond:
+        with self._lock:
             self._writing = False
             if sent < len(data):
                 if not self._queued:
                     self._progress = time.monotonic()
                 self._frames.appendleft(data[sent:])
                 self._queued += len(data) - sent
-            self._cond.notify_all()
+            if self._frames:  # queued while this thread wrote, or the unsent rest
+                self._wake_writer()
+            self._room.notify_all()
         return True
 
     def _raise_if_broken(self) -> None:
@@ -153,7 +187,7 @@ class Outbox:
         """True (and the socket declared dead) when data has waited `stall_timeout` for
         the socket to take any of it, counting from `since` at the earliest (when the
         process resumed from a stall). Any thread; the heartbeat calls it every beat."""
-        with self._cond:
+        with self._lock:
             if self._broken is not None or not self._queued:
                 return False
             if not force and now - max(self._progress, since) < self.stall_timeout:
@@ -167,18 +201,19 @@ class Outbox:
 
     def idle(self) -> bool:
         """Nothing queued and nothing being written (a close frame would go out at once)."""
-        with self._cond:
+        with self._lock:
             return (not self._queued and not self._writing and self._broken is None
-                    and self._thread.is_alive())
+                    and self._running)
 
     def stop(self, reason: str = "connection_lost") -> None:
         """Refuse further frames and let the writer end (it ends at once unless it is
         blocked in a write, which the socket's shutdown breaks). Any thread."""
-        with self._cond:
+        with self._lock:
             if self._broken is None:
                 self._broken = reason
             self._frames.clear()
-            self._cond.notify_all()
+            self._wake.notify_all()
+            self._room.notify_all()
 
     def join(self, timeout: float) -> None:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
@@ -187,21 +222,31 @@ class Outbox:
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued was written; False on timeout or breakage."""
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while self._queued and self._broken is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self._cond.wait(left)
+                self._room.wait(left)
             return not self._queued
 
     def _run(self) -> None:
+        try:
+            self._write_batches()
+        finally:
+            self._running = False
+
+    def _write_batches(self) -> None:
         while True:
-            with self._cond:
+            with self._lock:
                 while (not self._frames or self._writing) and self._broken is None:
-                    self._cond.wait()
+                    self._asleep = True
+                    self._wake.wait()
+                self._asleep = False
                 if self._broken is not None:
                     return
+                # Every frame queued so far goes out in one batch: one send() (and one
+                # GIL release) for all of them while the socket takes them whole.
                 data = memoryview(b"".join(self._frames))
                 self._frames.clear()
                 self._writing = True
@@ -209,15 +254,15 @@ class Outbox:
                 while data:
                     sent = self._write(data)
                     data = data[sent:]
-                    with self._cond:
+                    with self._lock:
                         self._queued -= sent
                         self._progress = time.monotonic()
-                        self._cond.notify_all()
+                        self._room.notify_all()
             except Exception as exc:  # any failure ends this connection's writing
                 logger.debug("write failed: %r", exc)
                 self.stop()
                 return
             finally:
-                with self._cond:
+                with self._lock:
                     self._writing = False
-                    self._cond.notify_all()
+                    self._room.notify_all()

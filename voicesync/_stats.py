@@ -38,19 +38,52 @@ class ClientStats:
 
 
 class Counters:
-    """The client's event counters. Any thread."""
+    """The client's event counters. Any thread.
+
+    The two per-frame counters take no lock: frames received are counted by the reader
+    thread alone (one connection at a time), frames sent in a tally of each sending
+    thread's own, summed when read. The rare ones share a lock.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(COUNTERS, 0)
+        self._received = 0  # written by the reader thread only
+        self._local = threading.local()
+        self._tallies: list[tuple[threading.Thread, list[int]]] = []  # guarded by _lock
 
     def add(self, name: str) -> None:
-        with self._lock:
-            self._counts[name] += 1
+        if name == "frames_sent":
+            self._tally()[0] += 1
+        elif name == "frames_received":
+            self._received += 1
+        else:
+            with self._lock:
+                self._counts[name] += 1
+
+    def _tally(self) -> list[int]:
+        """This thread's count of frames sent; the first call of a thread registers it
+        and folds the tallies of threads that ended (they cannot change any more)."""
+        try:
+            tally: list[int] = self._local.tally
+        except AttributeError:
+            tally = self._local.tally = [0]
+            with self._lock:
+                live = []
+                for thread, other in self._tallies:
+                    if thread.is_alive():
+                        live.append((thread, other))
+                    else:
+                        self._counts["frames_sent"] += other[0]
+                live.append((threading.current_thread(), tally))
+                self._tallies = live
+        return tally
 
     def snapshot(self, lanes: Lanes, active_calls: int) -> ClientStats:
         with self._lock:
             c = dict(self._counts)
+            c["frames_sent"] += sum(tally[0] for _, tally in self._tallies)
+        c["frames_received"] = self._received
         p50, p99 = lanes.lag.percentiles(0.5, 0.99)
         return ClientStats(
             c["frames_received"], c["frames_sent"], c["malformed_frames"],

@@ -21,6 +21,7 @@ from websocket._http import _ssl_socket as ssl_socket
 from websocket._socket import DEFAULT_SOCKET_OPTION
 from websocket._url import get_proxy_info, parse_url
 
+from voicesync._framing import frame as _frame
 from voicesync._outbox import Outbox
 from voicesync.errors import (
     AuthenticationError,
@@ -370,11 +371,6 @@ def _send_nowait(sock: socket.socket, data: bytes) -> int:
         return sock.send(data, socket.MSG_DONTWAIT)
     except BlockingIOError:
         return 0
-
-
-def _frame(payload: bytes, opcode: int) -> bytes:
-    frame: bytes = websocket.ABNF.create_frame(payload, opcode).format()
-    return frame
 
 
 def _close_status(data: bytes) -> tuple[int, str]:

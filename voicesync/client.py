@@ -8,9 +8,7 @@ import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec
 from voicesync._backoff import Backoff
@@ -40,7 +38,9 @@ from voicesync.errors import (
     VoiceSyncError,
 )
 from voicesync.lines import ClientLines, is_line_id
-from voicesync.rest import Rest
+
+if TYPE_CHECKING:  # only for annotations: typing_extensions costs ~5 ms to import
+    from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
         if ping_interval <= 0 or ping_timeout <= ping_interval:
             raise ConfigurationError("need 0 < ping_interval < ping_timeout")
         self._api_key = key
+        from voicesync.rest import Rest  # here: `import voicesync` stays fast (issue 14)
         self._rest = Rest(key, self.http_url, knowledge_url=knowledge_url,
                           allow_insecure=allow_insecure)
         self.reconnect = reconnect

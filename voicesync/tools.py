@@ -21,12 +21,13 @@ import time
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait as wait_futures
-from typing import Any, Generic, TypeVar, overload
-
-from typing_extensions import ParamSpec, Self
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from voicesync._schema import convert, docstring_args, is_optional, object_schema, schema_of
 from voicesync.errors import VoiceSyncError
+
+if TYPE_CHECKING:  # only for annotations: typing_extensions costs ~5 ms to import
+    from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
 
