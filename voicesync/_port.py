@@ -14,8 +14,9 @@ from voicesync.errors import ConnectError
 
 
 class UpgradeRefusedError(ConnectError):
-    """The server answered the WebSocket upgrade with an HTTP error `status` (401 and 403
-    raise `AuthenticationError` instead); a caller with its own status mapping reads it."""
+    """The server answered the WebSocket upgrade with a redirect or an HTTP error `status`
+    (401 and 403 raise `AuthenticationError` instead); a caller with its own status
+    mapping reads it."""
 
     def __init__(self, message: str, *, url: str, status: int) -> None:
         super().__init__(message, url=url)

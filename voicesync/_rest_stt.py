@@ -98,6 +98,10 @@ def open_stream(audio_url: str, api_key: str, params: Mapping[str, str],
         message = f"{base}{STREAM_PATH} refused the transcription socket (HTTP {status})"
         if isinstance(exc, AuthenticationError):
             raise AuthenticationError(message, url=base) from None
+        if status < 400:
+            raise ConnectError(f"{base}{STREAM_PATH} answered with a redirect (HTTP {status}); "
+                               "the API key is not sent on: use the final address",
+                               url=base) from None
         kind = {402: UpgradeRequiredError, 404: NotFoundError}.get(status, RestError)
         raise kind(message, status=status) from None
     try:

@@ -90,10 +90,10 @@ class Transport:
             self._abandon(ws)
             status = getattr(ws.handshake_response, "status", None)
             if status in SUPPORTED_REDIRECT_STATUSES:
-                raise ConnectError(
+                raise UpgradeRefusedError(
                     f"{url} answered the WebSocket upgrade with a redirect (HTTP {status}); "
                     "voicesync does not follow redirects: set url= to the final address",
-                    url=url) from None
+                    url=url, status=status) from None
             if isinstance(exc, (websocket.WebSocketTimeoutException, TimeoutError)):
                 raise ConnectTimeout(
                     f"could not reach {url} within {timeout:g} s", url=url) from exc
