@@ -94,10 +94,11 @@ def open_stream(audio_url: str, api_key: str, params: Mapping[str, str],
     try:
         port.open(url, timeout)
     except (AuthenticationError, UpgradeRefusedError) as exc:
-        status = getattr(exc, "status", 401)
+        if not isinstance(exc, UpgradeRefusedError):  # 401 or 403
+            raise AuthenticationError(f"{base}{STREAM_PATH} refused the API key (HTTP 401/403)",
+                                      url=base) from None
+        status = exc.status
         message = f"{base}{STREAM_PATH} refused the transcription socket (HTTP {status})"
-        if isinstance(exc, AuthenticationError):
-            raise AuthenticationError(message, url=base) from None
         if status < 400:
             raise ConnectError(f"{base}{STREAM_PATH} answered with a redirect (HTTP {status}); "
                                "the API key is not sent on: use the final address",
