@@ -166,3 +166,32 @@ def test_agent_run_without_a_client_makes_one_though_agent_imports_no_client(
     agent.client.close()
     thread.join(5.0)
     assert not thread.is_alive() and failures == []
+
+
+# The websocket-client adapter (and the framing it may split off): every other module
+# speaks to a WebSocket through the transport port, so a websocket-client release that
+# renames its internals breaks one module, which the contract test covers.
+WEBSOCKET_CLIENT_OWNERS = {"_transport", "_framing"}
+
+
+def _imports_websocket_client(path: Path) -> bool:
+    """True if the module imports websocket-client (``websocket``, not ``websockets``)
+    anywhere: at the top, inside a function, or under TYPE_CHECKING."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        if any(name == "websocket" or name.startswith("websocket.") for name in names):
+            return True
+    return False
+
+
+def test_only_the_transport_imports_websocket_client() -> None:
+    importers = {name for name, path in _modules().items() if _imports_websocket_client(path)}
+    assert "_transport" in importers  # the check sees the adapter's imports
+    assert importers <= WEBSOCKET_CLIENT_OWNERS, (
+        f"{sorted(importers - WEBSOCKET_CLIENT_OWNERS)} import websocket-client; go through "
+        "the transport port (voicesync/_port.py) instead")

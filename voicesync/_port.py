@@ -10,13 +10,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from voicesync.errors import ConnectError
+
+
+class UpgradeRefusedError(ConnectError):
+    """The server answered the WebSocket upgrade with a redirect or an HTTP error `status`
+    (401 and 403 raise `AuthenticationError` instead); a caller with its own status
+    mapping reads it."""
+
+    def __init__(self, message: str, *, url: str, status: int) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+
 
 class Port(Protocol):
     """One connection. `recv` belongs to the reader thread; `send` to any thread."""
 
     def open(self, url: str, timeout: float) -> None:
         """Connect and finish the upgrade within `timeout` s (ConnectTimeout, ConnectError,
-        AuthenticationError otherwise)."""
+        AuthenticationError, UpgradeRefusedError otherwise)."""
 
     def greet(self, text: str) -> None:
         """Send the first frame and start sending."""
@@ -41,6 +53,18 @@ class Port(Protocol):
 
     def release(self) -> None:
         """Free what is left; the reader calls it after its last recv()."""
+
+
+
+class StreamPort(Port, Protocol):
+    """A port for a socket whose server speaks first and that carries binary frames too
+    (the live-transcription socket); `_transport.Transport` implements it."""
+
+    def start(self) -> None:
+        """Start sending without a first frame (instead of `greet`)."""
+
+    def send_binary(self, data: bytes) -> bool:
+        """Queue a binary frame, as `send` does a text one."""
 
 
 PortFactory = Callable[..., Port]  # keyword arguments: see `_transport.Transport`

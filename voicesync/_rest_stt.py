@@ -5,7 +5,8 @@ Raw PCM goes up as binary frames; ``partial`` (the current guess), ``final`` (a 
 segment) and one ``done`` frame (the billing) come down. The key travels in the upgrade's
 ``Authorization`` header, never in the URL. Opening waits for the server's ``ready``, so
 the first write never races the handshake; then a ``voicesync-stt-reader`` thread reads
-while any thread writes.
+while any thread writes. The socket is a transport port (`_port.Port`), like the agent
+connection's: no redirects, the deadline, bounded sends, a shutdown that wakes the reader.
 """
 
 from __future__ import annotations
@@ -13,27 +14,32 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import socket
 import threading
+import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from typing_extensions import Self
 
 from voicesync._codec import number_field, text_field
-from voicesync._rest import is_loopback, rows
+from voicesync._port import StreamPort, UpgradeRefusedError
+from voicesync._rest import rows
+from voicesync._transport import Transport
 from voicesync.errors import (
     AuthenticationError,
     ConnectError,
+    ConnectionClosedError,
     NotFoundError,
+    ProtocolError,
     RestError,
     UpgradeRequiredError,
     VoiceSyncError,
 )
 
 STREAM_PATH = "/v1/audio/transcriptions/stream"
+MAX_FRAME_BYTES = 1 << 20  # a transcript frame over this closes the stream (1009)
 Encoding = Literal["linear16", "mulaw"]
 
 
@@ -77,47 +83,46 @@ Item = PartialTranscript | FinalTranscript
 
 def open_stream(audio_url: str, api_key: str, params: Mapping[str, str],
                 timeout: float) -> TranscriptionStream:
-    """Open the socket and wait for ``ready``; refusals are typed like REST ones."""
-    import websocket  # late, as `requests` is
-    from websocket._handshake import SUPPORTED_REDIRECT_STATUSES
-
+    """Open the socket and wait for ``ready``, both within `timeout` s; refusals are typed
+    like REST ones."""
     base = audio_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     url = f"{base}{STREAM_PATH}?{urlencode(dict(params))}"
-    host = urlsplit(url).hostname or ""
-    ws: Any = websocket.WebSocket(enable_multithread=True)  # written by any thread, read by one
+    deadline = time.monotonic() + timeout
+    # The key goes in the upgrade's header, to this host only (redirects are refused).
+    port = Transport(max_frame_bytes=MAX_FRAME_BYTES, ssl_context=None,
+                     headers=[f"Authorization: Bearer {api_key}"])
     try:
-        ws.connect(url, timeout=timeout, header=[f"Authorization: Bearer {api_key}"],
-                   suppress_origin=True, redirect_limit=0,  # the key goes here or nowhere
-                   # A plain ws:// URL (loopback, or allowed insecure) never uses a proxy.
-                   http_no_proxy=[host] if url.startswith("ws://") or is_loopback(url)
-                   else None)
-    except websocket.WebSocketBadStatusException as exc:
-        status = exc.status_code
+        port.open(url, timeout)
+    except (AuthenticationError, UpgradeRefusedError) as exc:
+        if not isinstance(exc, UpgradeRefusedError):  # 401 or 403
+            raise AuthenticationError(f"{base}{STREAM_PATH} refused the API key (HTTP 401/403)",
+                                      url=base) from None
+        status = exc.status
         message = f"{base}{STREAM_PATH} refused the transcription socket (HTTP {status})"
-        if status in (401, 403):
-            raise AuthenticationError(message, url=base) from None
-        kind = {402: UpgradeRequiredError, 404: NotFoundError}.get(status, RestError)
-        raise kind(message, status=status) from None
-    except (OSError, websocket.WebSocketException) as exc:
-        answered = getattr(ws.handshake_response, "status", None)
-        if answered in SUPPORTED_REDIRECT_STATUSES:
-            raise ConnectError(f"{base}{STREAM_PATH} answered with a redirect (HTTP {answered}); "
+        if status < 400:
+            raise ConnectError(f"{base}{STREAM_PATH} answered with a redirect (HTTP {status}); "
                                "the API key is not sent on: use the final address",
                                url=base) from None
-        raise ConnectError(f"could not open {base}{STREAM_PATH}: {type(exc).__name__}",
-                           url=base) from None
+        kind = {402: UpgradeRequiredError, 404: NotFoundError}.get(status, RestError)
+        raise kind(message, status=status) from None
     try:
-        ready = _frame(ws.recv())
+        port.start()  # nothing is written before `ready` is read (see Transport.greet)
+        port.set_timeout(max(0.001, deadline - time.monotonic()))
+        ready = _frame(port.recv())
         if ready.get("type") == "error":
             raise _refusal(ready)
         if ready.get("type") != "ready":
             raise RestError(f"the transcription socket began with {ready.get('type')!r}, not "
                             "'ready'", status=200)
-    except BaseException:
-        ws.close()
+        port.set_timeout(None)  # the reader blocks; close() shuts the socket to end it
+    except BaseException as exc:
+        port.close()
+        port.release()
+        if isinstance(exc, ConnectionClosedError):
+            raise ConnectError(f"{base}{STREAM_PATH} closed before 'ready' ({exc.reason})",
+                               url=base) from None
         raise
-    ws.settimeout(None)  # the reader blocks; close() shuts the socket to end it
-    return TranscriptionStream(ws, ready)
+    return TranscriptionStream(port, ready)
 
 
 class TranscriptionStream:
@@ -128,8 +133,8 @@ class TranscriptionStream:
     ``done``, and raises the stream's error if it failed.
     """
 
-    def __init__(self, ws: Any, ready: Mapping[str, Any]) -> None:
-        self._ws = ws
+    def __init__(self, port: StreamPort, ready: Mapping[str, Any]) -> None:
+        self._port = port
         self.request_id = text_field(ready, "request_id")
         self.model = text_field(ready, "model")
         self.sample_rate = int(number_field(ready, "sample_rate") or 16000)
@@ -144,18 +149,18 @@ class TranscriptionStream:
 
     def write(self, chunk: bytes) -> None:
         """Send audio in the stream's encoding and sample rate (16-bit mono PCM by default)."""
-        self._send(chunk, binary=True)
+        self._send(bytes(chunk))
 
     def finalize(self) -> None:
         """Ask the server to commit what it heard so far (a `FinalTranscript` follows)."""
-        self._send(json.dumps({"type": "finalize"}), binary=False)
+        self._send(json.dumps({"type": "finalize"}))
 
     def end(self, timeout: float = 10.0) -> TranscriptionDone:
         """No more audio: the server commits the rest and reports the billing. Blocks up to
         `timeout` s; then the socket is closed. Raises the stream's error, if any."""
         if not self._finished.is_set():
             with contextlib.suppress(VoiceSyncError):
-                self._send(json.dumps({"type": "stop"}), binary=False)
+                self._send(json.dumps({"type": "stop"}))
         finished = self._finished.wait(timeout)
         self.close()
         if self._done is not None:
@@ -167,12 +172,9 @@ class TranscriptionStream:
     def close(self) -> None:
         """Drop the socket now, without waiting for ``done``. Idempotent; any thread."""
         self._closing = True
-        # Shut the socket down rather than close it: a close() leaves the reader blocked in
-        # recv() for good; the reader frees the socket itself on its way out.
-        sock = getattr(self._ws, "sock", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        # The port's close() shuts the socket down after its close frame, which wakes the
+        # reader blocked in recv(); the reader frees the socket itself on its way out.
+        self._port.close()
         if threading.current_thread() is not self._reader:
             self._reader.join(2.0)
 
@@ -189,23 +191,25 @@ class TranscriptionStream:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _send(self, data: bytes | str, *, binary: bool) -> None:
+    def _send(self, data: bytes | str) -> None:
         if self._finished.is_set():
             raise self._error or RestError("the transcription stream has ended", status=200)
-        import websocket
-
         try:
-            if binary:
-                self._ws.send_binary(data)
-            else:
-                self._ws.send(data)
-        except (OSError, websocket.WebSocketException):
+            sent = (self._port.send_binary(data) if isinstance(data, bytes)
+                    else self._port.send(data))
+        except ConnectionClosedError:
             raise ConnectError("the transcription socket closed", url=None) from None
+        if not sent:  # only a thread marked never_wait (voicesync's own) is refused
+            raise ConnectError("the transcription socket is not taking audio this fast",
+                               url=None)
 
     def _read(self) -> None:
         try:
             while not self._finished.is_set():
-                frame = _frame(self._ws.recv())
+                try:
+                    frame = _frame(self._port.recv())
+                except ProtocolError:  # a text frame that is not UTF-8: skipped
+                    continue
                 kind = frame.get("type")
                 if kind == "partial":
                     self._items.put(PartialTranscript(text_field(frame, "text")))
@@ -227,14 +231,11 @@ class TranscriptionStream:
             self._finished.set()
             self._items.put(None)
             with contextlib.suppress(Exception):
-                self._ws.close(timeout=0.5)
-            with contextlib.suppress(Exception):
-                self._ws.shutdown()
+                self._port.close()
+            self._port.release()
 
 
-def _frame(data: object) -> dict[str, Any]:
-    if isinstance(data, bytes):
-        data = data.decode("utf-8", "replace")
+def _frame(data: str | None) -> dict[str, Any]:
     try:
         frame = json.loads(data) if isinstance(data, str) else None
     except ValueError:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
-import select
 import socket
 import ssl
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import websocket
@@ -23,6 +21,8 @@ from websocket._url import get_proxy_info, parse_url
 
 from voicesync._framing import frame as _frame
 from voicesync._outbox import Outbox
+from voicesync._port import UpgradeRefusedError
+from voicesync._tcp import connect
 from voicesync.errors import (
     AuthenticationError,
     ConnectError,
@@ -39,7 +39,6 @@ CLOSE_TOO_BIG = 1009
 _NO_STATUS = 1005
 _ABNORMAL = 1006
 _READ_AHEAD = 1 << 16
-_DIAL_SLICE = 0.05  # seconds between checks for close() while a TCP connect is pending
 _CLOSE_FLUSH = 0.2  # seconds close() gives an idle writer to send the close frame
 _SMALL_TAIL = 4096  # queued bytes close() still lets the writer send (within _CLOSE_FLUSH)
 _HEADER_MAX = 14  # a frame header's reads are never refused by the size cap
@@ -60,7 +59,8 @@ class Transport:
 
     def __init__(self, *, max_frame_bytes: int, ssl_context: ssl.SSLContext | None,
                  send_timeout: float = 7.5, on_stall: Callable[[], None] = lambda: None,
-                 max_outbox_bytes: int = OUTBOX_BYTES) -> None:
+                 max_outbox_bytes: int = OUTBOX_BYTES, headers: Sequence[str] = ()) -> None:
+        self._headers = list(headers)  # e.g. "Authorization: Bearer ..." (sent in the upgrade)
         self._max = max_frame_bytes
         self._ssl = ssl_context
         self._ws: Any = None
@@ -85,15 +85,16 @@ class Transport:
             sock = self._dial(url, deadline)
             # Redirects are not followed: the key would travel to a host nobody checked.
             ws.connect(url, timeout=max(0.001, deadline - time.monotonic()),
-                       suppress_origin=True, socket=sock, redirect_limit=0)
+                       suppress_origin=True, socket=sock, redirect_limit=0,
+                       header=self._headers)
         except (websocket.WebSocketException, OSError) as exc:
             self._abandon(ws)
             status = getattr(ws.handshake_response, "status", None)
             if status in SUPPORTED_REDIRECT_STATUSES:
-                raise ConnectError(
+                raise UpgradeRefusedError(
                     f"{url} answered the WebSocket upgrade with a redirect (HTTP {status}); "
                     "voicesync does not follow redirects: set url= to the final address",
-                    url=url) from None
+                    url=url, status=status) from None
             if isinstance(exc, (websocket.WebSocketTimeoutException, TimeoutError)):
                 raise ConnectTimeout(
                     f"could not reach {url} within {timeout:g} s", url=url) from exc
@@ -101,6 +102,9 @@ class Transport:
                 raise AuthenticationError(
                     f"{url} refused the connection ({_describe(exc)}); check PINECALL_API_KEY",
                     url=url) from exc
+            if isinstance(refused := getattr(exc, "status_code", None), int):
+                raise UpgradeRefusedError(f"{url} refused the upgrade ({_describe(exc)})",
+                                          url=url, status=refused) from exc
             raise ConnectError(f"could not open {url}: {_describe(exc)}", url=url) from exc
         self._dialing = None
         self._cap_frames(ws)
@@ -134,6 +138,12 @@ class Transport:
                                         reason="connection_lost") from exc
         outbox.start()
 
+    def start(self) -> None:
+        """Start the writer thread without a first frame, for a server that speaks first."""
+        if self._outbox is None:
+            raise ConnectionClosedError("not connected", reason="not connected")
+        self._outbox.start()
+
     def _dial(self, url: str, deadline: float) -> socket.socket | None:
         """Connect TCP (and TLS) ourselves, so that close() can break a connect whose SYNs
         go unanswered: websocket-client only publishes its socket once connect() returns.
@@ -151,7 +161,7 @@ class Transport:
             sock = socket.socket(family, kind, proto)
             self._dialing = sock
             try:
-                self._connect(sock, address, deadline)
+                connect(sock, address, deadline, self._cancelled)
             except OSError as exc:
                 sock.close()
                 if isinstance(exc, TimeoutError) or self._cancelled.is_set():
@@ -167,24 +177,6 @@ class Transport:
                 self._dialing = sock
             return sock
         raise err or OSError(f"no address for {host}")
-
-    def _connect(self, sock: socket.socket, address: Any, deadline: float) -> None:
-        """A non-blocking connect, watched in short slices so close() can cancel it."""
-        sock.setblocking(False)
-        code = sock.connect_ex(address)
-        while code in (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK):
-            if self._cancelled.is_set():
-                raise ConnectionAbortedError(errno.ECONNABORTED, "closed while connecting")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(errno.ETIMEDOUT, "timed out connecting")
-            _, writable, _ = select.select([], [sock], [], min(left, _DIAL_SLICE))
-            if writable:
-                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                break
-        if code:
-            raise OSError(code, os.strerror(code))
-        sock.setblocking(True)
 
     def _abandon(self, ws: Any) -> None:
         ws.shutdown()
@@ -276,6 +268,13 @@ class Transport:
         if outbox is None:
             raise ConnectionClosedError("not connected", reason="not connected")
         return outbox.put(_frame(text.encode("utf-8"), websocket.ABNF.OPCODE_TEXT))
+
+    def send_binary(self, data: bytes) -> bool:
+        """Queue one binary frame, as `send` does a text one. Any thread."""
+        outbox = self._outbox
+        if outbox is None:
+            raise ConnectionClosedError("not connected", reason="not connected")
+        return outbox.put(_frame(data, websocket.ABNF.OPCODE_BINARY))
 
     def stalled(self, now: float, since: float) -> bool:
         """True once the server took no data for `send_timeout` after `since` (it is then
