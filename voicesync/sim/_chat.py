@@ -350,10 +350,7 @@ class TextSessions:
               **fields: Any) -> SimChat:
         platform = self._platform
         if token is not None:
-            with platform.lock:
-                grant = platform.tokens.get(token)
-            if grant is None:
-                raise KeyError(f"unknown token {token!r}")
+            grant = platform.grant(token)
             agent = grant.agent_id
             fields["metadata"] = {**grant.metadata, **(fields.get("metadata") or {})}
         with platform.changed:

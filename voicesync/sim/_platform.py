@@ -77,6 +77,14 @@ class Platform:
         self.dev_callers: dict[int, list[Any]] = {}
         self._conn_ids = itertools.count(1)
 
+    def grant(self, token: str) -> TokenGrant:
+        """What a browser token was minted for (KeyError for one never minted)."""
+        with self.lock:
+            grant = self.tokens.get(token)
+        if grant is None:
+            raise KeyError(f"unknown token {token!r}")
+        return grant
+
     def add_conn(self, ws: ServerConnection) -> SimConnection:
         conn = SimConnection(next(self._conn_ids), ws, self.log, self.withholds)
         with self.lock:

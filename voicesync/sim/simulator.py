@@ -231,10 +231,7 @@ class Simulator(SimSettings, TextSessions, Faults):
         """Like `start_call`, but returns at once: after `call.ringing` or `call.started`."""
         platform = self._platform
         if token is not None:
-            with platform.lock:
-                grant = platform.tokens.get(token)
-            if grant is None:
-                raise KeyError(f"unknown token {token!r}")
+            grant = platform.grant(token)
             agent, transport = grant.agent_id, grant.channel
             metadata = {**grant.metadata, **(metadata or {})}
         with platform.changed:
