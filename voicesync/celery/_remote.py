@@ -164,7 +164,8 @@ class RemoteReplyStream(AbortableStream):
                 conn = self._conn = self._redis.connection_pool.get_connection()
             self._collect(conn, block=False)
             conn.send_command("XADD", self._up, "MAXLEN", "~", _wire.UP_MAXLEN, "*",
-                              "m", self.message_id, "k", kind, "t", text)
+                              "m", self.message_id, "k", kind, "t", text,
+                              check_health=False)  # its PING would read an XADD's reply
             self._unread += 1
             if wait:
                 self._collect(conn, block=True)
