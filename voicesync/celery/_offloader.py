@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -333,7 +333,7 @@ class Offloader:
                 self._healthy.clear()
                 replies = []
                 self._closing.wait(_SCAN_EVERY)
-            for entry_id, frame in _coalesced(replies):
+            for entry_id, frame in _wire.coalesced(replies):
                 last = entry_id
                 try:
                     self._apply(*frame)
@@ -363,9 +363,7 @@ class Offloader:
             conn.disconnect()
             self._read.connection_pool.release(conn)
             raise
-        pairs = raw.items() if isinstance(raw, dict) else raw or ()  # RESP3 / RESP2
-        return [[key, [(entry_id, dict(zip(fields[::2], fields[1::2], strict=True)))
-                       for entry_id, fields in batch]] for key, batch in pairs]
+        return _wire.xread_reply(raw)
 
     def _apply(self, message_id: str, kind: str, text: str) -> None:
         with self._lock:
@@ -409,27 +407,6 @@ class Offloader:
                     self._fail(flight, UNSTARTED)
             elif now - flight.last_seen > self.lost_after:
                 self._fail(flight, LOST)
-
-
-def _coalesced(replies: Any) -> Iterator[tuple[str, tuple[str, str, str]]]:
-    """The frames of one XREAD, with each run of chunks of one reply joined into one chunk:
-    the same text, one ReplyStream.write and one frame to the platform instead of several
-    (a worker's burst of tokens arrives in one read)."""
-    run: tuple[str, str, list[str]] | None = None  # (last entry id, message id, texts)
-    for entry_id, (message_id, kind, text) in _wire.entries(replies):
-        if kind == _wire.CHUNK and run is not None and run[1] == message_id:
-            run[2].append(text)
-            run = (entry_id, message_id, run[2])
-            continue
-        if run is not None:
-            yield run[0], (run[1], _wire.CHUNK, "".join(run[2]))
-            run = None
-        if kind == _wire.CHUNK:
-            run = (entry_id, message_id, [text])
-        else:
-            yield entry_id, (message_id, kind, text)
-    if run is not None:
-        yield run[0], (run[1], _wire.CHUNK, "".join(run[2]))
 
 
 def _unavailable(exc: BaseException | None) -> OffloadUnavailableError:
