@@ -90,3 +90,17 @@ def test_setups_it_does_not_reproduce_go_through_apply_async(
     def other(stream: Any, turn: Any, call: Any) -> None: ...
 
     assert Publisher(0.5)._fast_queue(other, ARGS, {}) is None
+
+
+def test_the_route_is_worked_out_once_per_task_unless_a_router_is_set(app: Any) -> None:
+    @reply_task(app, name="pubtest.cached")
+    def cached(stream: Any, turn: Any, call: Any) -> None: ...
+
+    publisher = Publisher(0.5)
+    route = publisher._fast_queue(cached, ARGS, {})
+    app.conf.task_default_queue = "moved"  # settings read once: configure before offloading
+    assert publisher._fast_queue(cached, ARGS, {}) == route
+    app.conf.task_routes = {"pubtest.cached": {"queue": "own"}}
+    routed = Publisher(0.5)
+    routed._fast_queue(cached, ARGS, {})
+    assert "pubtest.cached" not in routed._routes  # a router may route by the arguments

@@ -48,3 +48,19 @@ def test_answered_in_process_by_the_fallback_the_commands_run_on_the_call_at_onc
         assert call.wait_ended(10.0) == "forwarded"
     finally:
         off.close()
+
+
+def test_the_relay_joins_a_run_of_one_replys_chunks_but_never_across_a_command() -> None:
+    from voicesync.celery._wire import CHUNK, COMMAND, END, coalesced
+
+    def entry(n: int, message_id: str, kind: str, text: str = "") -> tuple[str, dict[str, str]]:
+        return f"1-{n}", {"m": message_id, "k": kind, "t": text}
+
+    read = [["up", [entry(1, "a", CHUNK, "Hel"), entry(2, "a", CHUNK, "lo "),
+                    entry(3, "b", CHUNK, "x"), entry(4, "a", CHUNK, "you"),
+                    entry(5, "a", COMMAND, "{}"), entry(6, "a", CHUNK, "!"),
+                    entry(7, "a", END)]]]
+    assert list(coalesced(read)) == [
+        ("1-2", ("a", CHUNK, "Hello ")), ("1-3", ("b", CHUNK, "x")),
+        ("1-4", ("a", CHUNK, "you")), ("1-5", ("a", COMMAND, "{}")),
+        ("1-6", ("a", CHUNK, "!")), ("1-7", ("a", END, ""))]

@@ -135,3 +135,18 @@ def test_one_listener_thread_serves_every_stream_of_the_process(
     assert not any(s.aborted for i, s in enumerate(others) if i != 7) and not remote.aborted
     for stream in others:
         stream.end()
+
+
+def test_a_refused_write_surfaces_by_the_end_and_the_connection_is_not_reused_dirty(
+        rdb, remote: RemoteReplyStream) -> None:
+    # Chunks go up without waiting for Redis's reply; an error reply still ends the reply.
+    up = f"vs-test:up:{remote.message_id}"
+    rdb.delete(up)
+    rdb.set(up, "not a stream")  # every XADD to it now gets WRONGTYPE
+    remote.write("lost ")
+    assert not remote.end()
+    rdb.delete(up)
+    other = open_stream(rdb)  # the pool hands out a connection with no stale replies
+    with other:
+        assert other.write("fine")
+    assert sent(rdb, other) == [("start", ""), ("chunk", "fine"), ("end", "")]

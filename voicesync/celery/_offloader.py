@@ -135,6 +135,7 @@ class Offloader:
         self._read = redis.Redis.from_url(redis_url, socket_timeout=5.0, **options)
         self._write = redis.Redis.from_url(redis_url, socket_timeout=2.0, **options)
         self._publisher = Publisher(connect_timeout)
+        self._up_conn: Any = None  # the relay's redis Connection (its methods are untyped)
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self._healthy = threading.Event()
@@ -322,8 +323,7 @@ class Offloader:
         next_scan = next_refresh = 0.0
         while not self._closing.is_set():
             try:
-                replies = self._read.xread({self._up: last}, block=int(_SCAN_EVERY * 1000),
-                                           count=1000)
+                replies = self._read_up(last)
                 if not self._healthy.is_set():
                     logger.info("Redis reachable again: offloading turns")
                 self._healthy.set()
@@ -333,7 +333,7 @@ class Offloader:
                 self._healthy.clear()
                 replies = []
                 self._closing.wait(_SCAN_EVERY)
-            for entry_id, frame in _wire.entries(replies):
+            for entry_id, frame in _wire.coalesced(replies):
                 last = entry_id
                 try:
                     self._apply(*frame)
@@ -347,6 +347,23 @@ class Offloader:
                 next_refresh = now + 60.0
                 with contextlib.suppress(redis.RedisError):
                     self._write.expire(self._up, _UP_TTL)
+
+    def _read_up(self, last: str) -> Any:
+        """One XREAD of the up stream (as redis-py returns it) on the relay's own connection:
+        no pool checkout, and the readiness poll that comes with it, per read."""
+        conn = self._up_conn
+        if conn is None:
+            conn = self._up_conn = self._read.connection_pool.get_connection()
+        try:
+            conn.send_command("XREAD", "COUNT", 1000, "BLOCK", int(_SCAN_EVERY * 1000),
+                              "STREAMS", self._up, last, check_health=False)
+            raw = conn.read_response()
+        except BaseException:
+            self._up_conn = None
+            conn.disconnect()
+            self._read.connection_pool.release(conn)
+            raise
+        return _wire.xread_reply(raw)
 
     def _apply(self, message_id: str, kind: str, text: str) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ socket process aborting, whatever the task's own thread is doing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -58,6 +59,11 @@ class RemoteReplyStream(AbortableStream):
         self._callbacks: list[RemoteAbortCallback] = []
         self._last_sent = time.monotonic()
         self._listener = listener_for(client, payload.namespace)
+        # Frames go up on one connection held for the whole reply (no checkout per token),
+        # without waiting for each XADD's reply: Redis applies them in the order sent, and
+        # the replies are collected when already there, or at the end (`_send`).
+        self._conn: Any = None  # a redis Connection (its methods are untyped)
+        self._unread = 0
 
     def open(self) -> Self:
         """Begin listening for aborts and tell the socket process the work started, in one
@@ -119,7 +125,7 @@ class RemoteReplyStream(AbortableStream):
                 return False
             self._ended = True
             self._callbacks = []
-            sent = self._send(_wire.END)
+            sent = self._send(_wire.END, wait=True)
         self._listener.remove(self)
         return sent
 
@@ -129,7 +135,7 @@ class RemoteReplyStream(AbortableStream):
         with self._lock:
             if self._ended:
                 return False
-            self._send(_wire.ABORT, reason)
+            self._send(_wire.ABORT, reason, wait=True)
         self._listener.remove(self)
         return self._abort_locally(reason)
 
@@ -146,16 +152,48 @@ class RemoteReplyStream(AbortableStream):
 
     # ----------------------------------------------------------------- internals
 
-    def _send(self, kind: str, text: str = "") -> bool:
-        """XADD one frame to the up stream (caller holds the lock, so frames keep order)."""
+    def _send(self, kind: str, text: str = "", *, wait: bool = False) -> bool:
+        """XADD one frame to the up stream (caller holds the lock, so frames keep order).
+
+        Does not wait for Redis's reply unless `wait` (the last frame): a burst of tokens
+        costs one write each, not one round trip each; an error surfaces a frame later.
+        """
         try:
-            self._redis.xadd(self._up, _wire.frame(self.message_id, kind, text),  # type: ignore[arg-type]
-                             maxlen=_wire.UP_MAXLEN, approximate=True)
-        except redis.RedisError as exc:
+            conn = self._conn
+            if conn is None:
+                conn = self._conn = self._redis.connection_pool.get_connection()
+            self._collect(conn, block=False)
+            conn.send_command("XADD", self._up, "MAXLEN", "~", _wire.UP_MAXLEN, "*",
+                              "m", self.message_id, "k", kind, "t", text,
+                              check_health=False)  # its PING would read an XADD's reply
+            self._unread += 1
+            if wait:
+                self._collect(conn, block=True)
+                self._release(drop=False)
+        except (redis.RedisError, OSError) as exc:
             logger.warning("reply %s: cannot reach Redis (%s)", self.message_id, exc)
+            self._release(drop=True)
             return False
         self._last_sent = time.monotonic()
         return True
+
+    def _collect(self, conn: Any, *, block: bool) -> None:
+        """Read the XADD replies that arrived (all of them if `block`); raise on an error."""
+        while self._unread and (block or conn.can_read(timeout=0)):
+            self._unread -= 1
+            reply = conn.read_response()
+            if isinstance(reply, redis.ResponseError):
+                raise reply
+
+    def _release(self, *, drop: bool) -> None:
+        """Give the connection back to the pool; `drop` closes it first (replies unread)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if drop or self._unread:
+            conn.disconnect()
+        self._unread = 0
+        self._redis.connection_pool.release(conn)
 
     def _abort_locally(self, reason: str) -> bool:
         with self._lock:
@@ -165,6 +203,10 @@ class RemoteReplyStream(AbortableStream):
             self._abort_reason = reason
             self.aborted.set()
             callbacks, self._callbacks = self._callbacks, []
+            with contextlib.suppress(redis.RedisError, OSError):
+                if self._conn is not None:
+                    self._collect(self._conn, block=False)
+            self._release(drop=False)  # closes it if replies are still on the way
         self._listener.remove(self)
         for callback in callbacks:
             try:

@@ -79,6 +79,34 @@ def entries(result: Any) -> Iterator[tuple[str, tuple[str, str, str]]]:
         yield str(entry_id), decode(fields)
 
 
+def xread_reply(raw: Any) -> list[Any]:
+    """An XREAD's raw reply (RESP2 list or RESP3 map) as redis-py's ``xread`` returns it."""
+    pairs = raw.items() if isinstance(raw, dict) else raw or ()
+    return [[key, [(entry_id, dict(zip(fields[::2], fields[1::2], strict=True)))
+                   for entry_id, fields in batch]] for key, batch in pairs]
+
+
+def coalesced(replies: Any) -> Iterator[tuple[str, tuple[str, str, str]]]:
+    """The frames of one XREAD, with each run of chunks of one reply joined into one chunk:
+    the same text, one ReplyStream.write and one frame to the platform instead of several
+    (a worker's burst of tokens arrives in one read)."""
+    run: tuple[str, str, list[str]] | None = None  # (last entry id, message id, texts)
+    for entry_id, (message_id, kind, text) in entries(replies):
+        if kind == CHUNK and run is not None and run[1] == message_id:
+            run[2].append(text)
+            run = (entry_id, message_id, run[2])
+            continue
+        if run is not None:
+            yield run[0], (run[1], CHUNK, "".join(run[2]))
+            run = None
+        if kind == CHUNK:
+            run = (entry_id, message_id, [text])
+        else:
+            yield entry_id, (message_id, kind, text)
+    if run is not None:
+        yield run[0], (run[1], CHUNK, "".join(run[2]))
+
+
 @dataclass(frozen=True)
 class CallInfo:
     """What a worker knows about the call it answers: a snapshot taken when the turn was
