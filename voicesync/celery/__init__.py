@@ -33,12 +33,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
                       "pip install 'voicesync[celery]'") from exc
 
 from voicesync.celery._commands import RemoteCall as RemoteCall
+from voicesync.celery._handle import Offload as Offload
 from voicesync.celery._offloader import (
     CLOSED as CLOSED,
     LOST as LOST,
     UNAVAILABLE as UNAVAILABLE,
     UNSTARTED as UNSTARTED,
-    Offload as Offload,
     Offloader as Offloader,
 )
 from voicesync.celery._remote import RemoteReplyStream as RemoteReplyStream
