@@ -80,13 +80,23 @@ class _Broker:
         self._lock = threading.Lock()
 
     def lpush(self, queue: str, message: str) -> None:
+        """Push; on a dropped connection (Redis restarted, an idle timeout, CLIENT KILL)
+        reconnect and push once more, as redis-py's own retry would. Only a Redis that dies
+        between applying the push and answering it makes that a second delivery (the
+        reply's claim then ends the reply as lost rather than speak it twice)."""
         with self._lock:
-            try:
-                self._conn.send_command("LPUSH", queue, message)
-                self._conn.read_response()
-            except BaseException:
-                self._conn.disconnect()  # a half-read reply must not answer the next publish
-                raise
+            for retry in (False, True):
+                try:
+                    self._conn.send_command("LPUSH", queue, message)
+                    self._conn.read_response()
+                    return
+                except redis.ConnectionError:
+                    self._conn.disconnect()
+                    if retry:
+                        raise
+                except BaseException:
+                    self._conn.disconnect()  # a half-read reply must not answer the next one
+                    raise
 
     def close(self) -> None:
         with self._lock:
