@@ -104,3 +104,25 @@ def test_the_route_is_worked_out_once_per_task_unless_a_router_is_set(app: Any) 
     routed = Publisher(0.5)
     routed._fast_queue(cached, ARGS, {})
     assert "pubtest.cached" not in routed._routes  # a router may route by the arguments
+
+
+def test_a_dropped_broker_connection_is_reconnected_once(app: Any,
+                                                          redis_server: RedisServer) -> None:
+    @reply_task(app, name="pubtest.again")
+    def again(stream: Any, turn: Any, call: Any) -> None: ...
+
+    queue = app.conf.task_default_queue
+    publisher = Publisher(0.5)
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        others = {c["id"] for c in admin.client_list()}  # other tests' clients live on
+        publisher.publish(again, ARGS, {}, "before")
+        pushers = [c["addr"] for c in admin.client_list() if c["id"] not in others]
+        assert len(pushers) == 1
+        admin.client_kill(pushers[0])
+        publisher.publish(again, ARGS, {}, "after")  # e.g. Redis restarted: no error
+        assert [json.loads(raw)["headers"]["id"] for raw in admin.lrange(queue, 0, -1)] == [
+            "after", "before"]
+    finally:
+        publisher.close()
+        admin.close()

@@ -38,14 +38,81 @@ def _plain_redis(app: Any) -> str | None:
     return url if plain else None
 
 
+class _Template:
+    """One task's message with everything but the per-publish fields already serialised.
+
+    Building the envelope as a dict and serialising it costs ~0.05 ms a publish; the
+    constant parts (task name, limits, origin, route) are the same for every reply."""
+
+    def __init__(self, task: Any, queue: str, origin: str) -> None:
+        headers = {
+            "lang": "py", "task": task.name, "shadow": None, "eta": None, "expires": None,
+            "group": None, "group_index": None, "retries": 0,
+            "timelimit": [task.time_limit, task.soft_time_limit], "parent_id": None,
+            "kwargsrepr": "{}", "origin": origin, "ignore_result": bool(task.ignore_result),
+            "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {}}
+        properties = {
+            "reply_to": task.app.thread_oid, "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
+            "body_encoding": "base64"}
+        self._head = ('{"content-encoding": "utf-8", "content-type": "application/json", '
+                      f'"headers": {json.dumps(headers)[:-1]}, ')
+        self._properties = f'"properties": {json.dumps(properties)[:-1]}, '
+
+    def render(self, args: tuple[Any, ...], kwargs: Mapping[str, Any], task_id: str) -> str:
+        body = base64.b64encode(json.dumps([list(args), dict(kwargs), _EMBED]).encode())
+        quoted = json.dumps(task_id)
+        return "".join((
+            self._head, '"id": ', quoted, ', "root_id": ', quoted, ', "argsrepr": ',
+            json.dumps(f"<reply {task_id}>"), "}, ", self._properties, '"correlation_id": ',
+            quoted, ', "delivery_tag": "', str(uuid.uuid4()), '"}, "body": "', body.decode(),
+            '"}'))
+
+
+class _Broker:
+    """A connection of its own to one broker, so a publish is one command's write and read:
+    no pool checkout, no check for stray replies, no retry wrapper (~0.1 ms a publish)."""
+
+    def __init__(self, url: str, connect_timeout: float) -> None:
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=connect_timeout,
+                                            socket_timeout=2.0)
+        self._conn: Any = self._client.connection_pool.make_connection()  # untyped methods
+        self._lock = threading.Lock()
+
+    def lpush(self, queue: str, message: str) -> None:
+        """Push; on a dropped connection (Redis restarted, an idle timeout, CLIENT KILL)
+        reconnect and push once more, as redis-py's own retry would. Only a Redis that dies
+        between applying the push and answering it makes that a second delivery (the
+        reply's claim then ends the reply as lost rather than speak it twice)."""
+        with self._lock:
+            for retry in (False, True):
+                try:
+                    self._conn.send_command("LPUSH", queue, message)
+                    self._conn.read_response()
+                    return
+                except redis.ConnectionError:
+                    self._conn.disconnect()
+                    if retry:
+                        raise
+                except BaseException:
+                    self._conn.disconnect()  # a half-read reply must not answer the next one
+                    raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.disconnect()
+        self._client.close()
+
+
 class Publisher:
     """Sends reply tasks for one `Offloader`. Any thread."""
 
     def __init__(self, connect_timeout: float) -> None:
         self._connect_timeout = connect_timeout
         self._lock = threading.Lock()
-        self._brokers: dict[str, redis.Redis] = {}
+        self._brokers: dict[str, _Broker] = {}
         self._routes: dict[str, tuple[str, str] | None] = {}  # task name -> fast route
+        self._templates: dict[tuple[str, str], _Template] = {}  # (task name, queue)
         self._origin = f"gen{os.getpid()}@{socket.gethostname()}"
 
     def publish(self, task: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any],
@@ -55,32 +122,16 @@ class Publisher:
             task.apply_async(args=args, kwargs=kwargs, task_id=task_id, retry=False)
             return
         url, name = queue
-        self._broker(url).lpush(name, json.dumps(self.message(task, args, kwargs, task_id, name)))
-
-    def message(self, task: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                task_id: str, queue: str) -> dict[str, Any]:
-        """The kombu envelope of a protocol-2 task message, as apply_async builds it."""
-        body = json.dumps([list(args), dict(kwargs), _EMBED]).encode()
-        headers = {
-            "lang": "py", "task": task.name, "id": task_id, "shadow": None, "eta": None,
-            "expires": None, "group": None, "group_index": None, "retries": 0,
-            "timelimit": [task.time_limit, task.soft_time_limit], "root_id": task_id,
-            "parent_id": None, "argsrepr": f"<reply {task_id}>", "kwargsrepr": "{}",
-            "origin": self._origin, "ignore_result": bool(task.ignore_result),
-            "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {}}
-        return {
-            "body": base64.b64encode(body).decode(), "content-encoding": "utf-8",
-            "content-type": "application/json", "headers": headers,
-            "properties": {
-                "correlation_id": task_id, "reply_to": task.app.thread_oid,
-                "delivery_mode": 2, "delivery_info": {"exchange": "", "routing_key": queue},
-                "priority": 0, "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())}}
+        template = self._templates.get((task.name, name))
+        if template is None:
+            template = self._templates[task.name, name] = _Template(task, name, self._origin)
+        self._broker(url).lpush(name, template.render(args, kwargs, task_id))
 
     def close(self) -> None:
         with self._lock:
             brokers, self._brokers = list(self._brokers.values()), {}
-        for client in brokers:
-            client.close()
+        for broker in brokers:
+            broker.close()
 
     def _fast_queue(self, task: Any, args: tuple[Any, ...],
                     kwargs: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -108,10 +159,9 @@ class Publisher:
             return None
         return url, str(queue.name)
 
-    def _broker(self, url: str) -> redis.Redis:
+    def _broker(self, url: str) -> _Broker:
         with self._lock:
-            client = self._brokers.get(url)
-            if client is None:
-                client = self._brokers[url] = redis.Redis.from_url(
-                    url, socket_connect_timeout=self._connect_timeout, socket_timeout=2.0)
-            return client
+            broker = self._brokers.get(url)
+            if broker is None:
+                broker = self._brokers[url] = _Broker(url, self._connect_timeout)
+            return broker
