@@ -72,7 +72,7 @@ def test_an_urgent_frame_goes_out_on_its_own_thread_after_what_was_queued(
         direct.append(data)
         return len(data) - short[len(direct) - 1]
 
-    outbox = Outbox(lambda data: len(data), max_bytes=1 << 20, stall_timeout=5.0,
+    outbox = Outbox(len, max_bytes=1 << 20, stall_timeout=5.0,
                     on_stall=lambda: None, try_write=try_write)
     outbox._running = True  # as if started, with a writer that has not woken yet
     assert outbox.put(b"alone")  # idle and quiet: written on this thread
