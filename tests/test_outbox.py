@@ -59,28 +59,3 @@ def test_a_frame_put_right_after_another_is_left_to_the_writer(
     assert (direct, written) == ([b"alone"], [b"close behind"])
     outbox.stop()
     outbox.join(5.0)
-
-
-
-def test_an_urgent_frame_goes_out_on_its_own_thread_after_what_was_queued(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_outbox, "BUSY_GAP", 30.0)  # every put after the first is "busy"
-    direct: list[bytes] = []
-    short = [0, 2]  # the socket takes all of the first write, all but 2 bytes of the next
-
-    def try_write(data: bytes) -> int:
-        direct.append(data)
-        return len(data) - short[len(direct) - 1]
-
-    outbox = Outbox(len, max_bytes=1 << 20, stall_timeout=5.0,
-                    on_stall=lambda: None, try_write=try_write)
-    outbox._running = True  # as if started, with a writer that has not woken yet
-    assert outbox.put(b"alone")  # idle and quiet: written on this thread
-    assert outbox.put(b"chunk-1;") and outbox.put(b"chunk-2;")  # busy: left queued
-    assert direct == [b"alone"] and outbox.queued_bytes == 16
-    with _outbox.urgent():  # the reader's end of an aborted reply: busy or not, now
-        assert outbox.put(b"end")
-    assert direct == [b"alone", b"chunk-1;chunk-2;end"]  # in order, one write
-    assert outbox.queued_bytes == 2 and list(outbox._frames) == [b"nd"]  # for the writer
-    assert outbox.put(b"later")  # outside the block: queued behind it, as before
-    assert list(outbox._frames) == [b"nd", b"later"]

@@ -36,23 +36,6 @@ def may_wait() -> bool:
     return not getattr(_local, "never_wait", False)
 
 
-class urgent:  # noqa: N801 - used as `with urgent():`
-    """Frames this thread queues inside the block go out now, on this thread, with a
-    write that never blocks, together with everything queued before them (in order), if
-    the writer thread is not writing at that moment. The reader sends an aborted reply's
-    ``end`` this way: under a burst, waking the writer waits for the GIL among every
-    busy handler thread (CPython hands it over every 5 ms), and the caller hears the bot
-    until that ``end`` arrives. Whatever the socket does not take is left to the writer."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        _local.urgent = True
-
-    def __exit__(self, *exc: object) -> None:
-        _local.urgent = False
-
-
 class unless:  # noqa: N801 - used as `with unless(flag):`, like a function
     """Frames this thread queues inside the block are refused once `flag` is set, checked
     under the queue's lock. A reply stream's chunks use it: the reader sets `aborted`
@@ -130,7 +113,6 @@ class Outbox:
         # filled the queue must not cost the connection its protocol frames.
         limit = self.max_bytes if may_wait() else self.max_bytes + URGENT_SLACK
         unless: threading.Event | None = getattr(_local, "unless", None)
-        flush = self._try_write is not None and getattr(_local, "urgent", False)
         now, size = time.monotonic(), len(data)
         # Few calls while the lock is held: each is a point where the interpreter may
         # hand the GIL to another thread, and every sender arriving meanwhile would block.
@@ -142,14 +124,8 @@ class Outbox:
                     return False
                 busy, self._last_put = now - self._last_put < BUSY_GAP, now
                 queued = self._queued
-                if flush and queued and not self._writing and self._running:
-                    # All that waits, then this frame: one write, nothing reordered.
-                    self._frames.append(data)
-                    data = b"".join(self._frames)
-                    self._frames.clear()
-                    self._queued = queued = 0
-                if not ((busy and not flush) or queued or self._writing
-                        or self._try_write is None or not self._running):
+                if not (busy or queued or self._writing or self._try_write is None
+                        or not self._running):
                     self._writing = True  # this thread writes; the writer waits
                     break
                 if not queued or queued + size <= limit:

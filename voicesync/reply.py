@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from voicesync import _codec, _control
-from voicesync._outbox import unless, urgent
+from voicesync._outbox import unless
 from voicesync.errors import ReplyStreamClosedError
 
 if TYPE_CHECKING:  # only for annotations: typing_extensions costs ~5 ms to import
@@ -225,9 +225,8 @@ class ReplyStream(AbortableStream):
             if not self._lock.acquire(blocking=False):
                 defer(lambda: self._finish_abort(reason, preset=True))
                 return True
-            try:  # free: send the end now (the outbox never makes the reader wait), and
-                with urgent():  # on this thread, not after the writer's wake-up
-                    sent, callbacks = self._end_locked(reason)
+            try:  # free: send the end now (the outbox never makes the reader wait)
+                sent, callbacks = self._end_locked(reason)
             finally:
                 self._lock.release()
             defer(lambda: self._after_abort(callbacks, resend_end=not sent))
