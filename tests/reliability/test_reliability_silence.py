@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from helpers import sdk_threads, until
@@ -128,10 +129,10 @@ def _in_tcp_connect(thread_name: str) -> bool:
         if thread.name == thread_name and thread.ident is not None:
             frame = sys._current_frames().get(thread.ident)
             names = set()
-            while frame is not None:
-                names.add(frame.f_code.co_name)
+            while frame is not None:  # voicesync._tcp.connect, called by the transport's _dial
+                names.add((Path(frame.f_code.co_filename).name, frame.f_code.co_name))
                 frame = frame.f_back
-            return "_connect" in names and "_dial" in names
+            return {("_tcp.py", "connect"), ("_transport.py", "_dial")} <= names
     return False
 
 
