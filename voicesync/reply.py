@@ -30,7 +30,8 @@ class AbortFlag(threading.Event):
 class AbortableStream:
     """What a local and a remote reply stream share: abort callbacks, `pipe()`, waiting.
 
-    A subclass sets `aborted`, `_lock`, `_ended` and `_callbacks` and implements `write()`.
+    A subclass sets `aborted`, `_lock`, `_ended` and `_callbacks` and implements
+    `write()`, `end()` and `abort()`.
     """
 
     aborted: AbortFlag
@@ -39,8 +40,16 @@ class AbortableStream:
     _callbacks: list[Callable[[Any], Any]]
     _abort_reason: str | None
     _parts: list[str]  # what was written, in order
+    call_id: str
+    message_id: str
 
     def write(self, text: str) -> bool:
+        raise NotImplementedError
+
+    def end(self) -> bool:
+        raise NotImplementedError
+
+    def abort(self, reason: str = "app") -> bool:
         raise NotImplementedError
 
     @property
@@ -106,6 +115,17 @@ class AbortableStream:
 
     def __enter__(self) -> Self:
         return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.end()
+        else:
+            self.abort("error")
+
+    def __repr__(self) -> str:
+        state = "aborted" if self.aborted.is_set() else "ended" if self._ended else "open"
+        return f"<{type(self).__name__} {self.message_id} call={self.call_id} {state}>"
 
 
 class ReplyStream(AbortableStream):
@@ -268,17 +288,3 @@ class ReplyStream(AbortableStream):
             self._send(_codec.stream_frame(
                 self.call_id, self.message_id, "start", in_reply_to=self.in_reply_to))
 
-    # ----------------------------------------------------------------- helpers
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.end()
-        else:
-            self.abort("error")
-
-    def __repr__(self) -> str:
-        state = "aborted" if self.aborted.is_set() else "ended" if self._ended else "open"
-        return f"<ReplyStream {self.message_id} call={self.call_id} {state}>"

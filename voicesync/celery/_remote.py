@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import redis
@@ -138,17 +137,6 @@ class RemoteReplyStream(AbortableStream):
             self._send(_wire.ABORT, reason, wait=True)
         self._listener.remove(self)
         return self._abort_locally(reason)
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.end()
-        else:
-            self.abort("error")
-
-    def __repr__(self) -> str:
-        state = "aborted" if self.aborted.is_set() else "ended" if self._ended else "open"
-        return f"<RemoteReplyStream {self.message_id} call={self.call_id} {state}>"
 
     # ----------------------------------------------------------------- internals
 
