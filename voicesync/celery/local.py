@@ -9,7 +9,8 @@
 a free loopback port without persistence. `Workers` starts ``count`` separate ``celery worker``
 processes (prefork pool, one child each) for a module whose Celery app reads its broker URL
 from the ``VOICESYNC_REDIS_URL`` environment variable, and waits until they answer a ping.
-Both stop what they started on exit: SIGTERM to the process group, SIGKILL after `timeout`.
+Both stop what they started on exit: SIGTERM to the process, SIGKILL to its group after
+`timeout`.
 Nothing here is for production; deploy workers as docs/scaling.md shows.
 """
 
@@ -51,7 +52,7 @@ def _free_port() -> int:
 
 def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()  # the leader only: a worker then stops its own pool children
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -176,7 +177,8 @@ class Workers:
     def stop(self, timeout: float = 10.0) -> None:
         for process in self.processes:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.terminate()  # all at once; a group-wide SIGTERM would reach the
+                # pool children too, and their parent logs each as an ERROR
         for process in self.processes:
             _stop(process, timeout)
         self.processes = []
