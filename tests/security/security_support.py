@@ -98,6 +98,9 @@ class HttpEndpoint:
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
+                # Read the request body first: closing a socket with unread bytes in its
+                # buffer sends a reset, which can cut the client's read of our answer short.
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with endpoint._lock:
                     endpoint.requests.append((self.command, self.path, dict(self.headers)))
                 if endpoint.redirect_to is not None:
