@@ -65,6 +65,29 @@ def test_a_feed_carries_every_agents_call_events_in_order(sim: Any,
                  "the feed to end with the client")
 
 
+def test_close_ends_every_feed_at_once_and_leaves_what_it_holds(sim: Any,
+                                                                client: voicesync.Client) -> None:
+    """A reader blocked in `get()` with no timeout wakes on close; a feed's queued events
+    are still read after it; a feed opened after close is ended from the start."""
+    _ready(client, "support")
+    feed, idle = client.events(), client.events(agents=["nobody"])
+    sim.start_call("support")
+    assert until(lambda: feed._queue, 5, "call.started queued")
+    got: queue.Queue[object] = queue.Queue()
+    waiter = threading.Thread(target=lambda: got.put(idle.get()), name="test-feed-reader")
+    waiter.start()
+    client.close()
+    assert idle.ended and not feed.ended  # ended, but `feed` still holds events
+    assert got.get(timeout=5) is None
+    waiter.join(5)
+    held = []
+    while (event := feed.get()) is not None:  # no timeout: returns once the feed is empty
+        held.append(event.name)
+    assert held[0] == "call.started" and feed.ended
+    late = client.events()
+    assert late.ended and late.get() is None
+
+
 def test_sse_lines_and_the_generator_closing_the_feed(sim: Any,
                                                       client: voicesync.Client) -> None:
     _ready(client, "support")

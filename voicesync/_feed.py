@@ -4,8 +4,8 @@ dashboard's Server-Sent Events response.
 The reader thread offers each frame of an agent or a call to every open feed (one
 lock-protected append each, never a wait): a feed more than `max_backlog` events behind
 drops the new event, counts it and has it reported like a lagging handler's drops. A feed
-ends when the client closes (after what it already holds, within half a second) or when its
-reader closes it, stops iterating, or drops the generator `sse()` returned.
+ends when the client closes (after what it already holds) or when its reader closes it,
+stops iterating, or drops the generator `sse()` returned.
 """
 
 from __future__ import annotations
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 #: Headers for an SSE response besides its ``text/event-stream`` type: no caching, and no
 #: buffering in a proxy in front (nginx), so each event leaves at once.
 SSE_HEADERS: Mapping[str, str] = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-# A waiting reader checks this often whether the client closed (as `run_forever` does):
-# the close path has no hook into feeds, and a closed client sends nothing more anyway.
-_CLOSE_CHECK = 0.5
 # Frames the platform may send twice (docs/protocol.md, PROTOCOL §1.8): a feed carries each
 # once, as handlers get it, keyed by (event, call id, message id).
 _ONCE = frozenset({"user.message", "message.confirmed", "bot.finished", "llm.tool_call"})
@@ -94,11 +91,10 @@ class EventFeed:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not self._queue:
-                self._ended = self._ended or self._hub.client_closed()
-                remaining = _CLOSE_CHECK if deadline is None else deadline - time.monotonic()
-                if self._ended or remaining <= 0:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if self._ended or (remaining is not None and remaining <= 0):
                     return None
-                self._cond.wait(min(remaining, _CLOSE_CHECK))
+                self._cond.wait(remaining)
             frame = self._queue.popleft()
         return _typed(frame)
 
@@ -144,6 +140,12 @@ class EventFeed:
                     yield ": keepalive\n\n"
         finally:
             self.close()
+
+    def _end(self) -> None:
+        """No more offers; what the feed holds can still be read. The closing thread."""
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
 
     def close(self) -> None:
         """Stop the feed and discard what it holds. Idempotent; any thread."""
@@ -200,8 +202,19 @@ class Feeds:
         feed = EventFeed(self, None if agents is None else frozenset(agents),
                          None if calls is None else frozenset(calls), max_backlog)
         with self._lock:
-            self._feeds = (*self._feeds, feed)
+            if self._closed():  # under the lock: `end()` cannot miss a feed opened now
+                feed._end()
+            else:
+                self._feeds = (*self._feeds, feed)
         return feed
+
+    def end(self) -> None:
+        """End every feed: the client closed. Its readers get what the feeds hold, then
+        the end. Called by `Client.close` after the client counts as closed."""
+        with self._lock:
+            feeds, self._feeds = self._feeds, ()
+        for feed in feeds:
+            feed._end()
 
     def remove(self, feed: EventFeed) -> None:
         with self._lock:
@@ -221,9 +234,6 @@ class Feeds:
         for feed in feeds:
             if not feed._offer(agent_id, call_id, item):
                 self._drops.dropped()
-
-    def client_closed(self) -> bool:
-        return self._closed()
 
     def _repeated(self, frame: Mapping[str, Any], call_id: str | None) -> bool:
         name, message_id = frame["event"], _codec.msg_id_of(frame)
@@ -286,6 +296,13 @@ class ClientEvents:
                 self._feeds_hub = Feeds(client._ports, client._lanes, lambda: client._life.closed)
             hub = self._feeds_hub
         return hub.open(agents, calls, max_backlog)
+
+    def _end_feeds(self) -> None:
+        """End every open feed; `close()` calls it once the client counts as closed."""
+        with self._feeds_lock:
+            hub = self._feeds_hub
+        if hub is not None:
+            hub.end()
 
     def _publish(self, frame: Mapping[str, Any]) -> None:
         """The dispatcher's hook: offer a received frame to the feeds. Reader thread."""

@@ -161,6 +161,7 @@ class Client(Subscribable, ClientRest, ClientRecording, ClientLines):
         logged (they are daemon threads). It never waits for the thread it runs on.
         """
         self._stop_recording(time.monotonic() + timeout, lambda: self._life.close(timeout))
+        self._end_feeds()
 
     def run_forever(self) -> None:
         """Block until `close()` (from another thread or a handler) or Ctrl-C.
