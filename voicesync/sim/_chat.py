@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicesync.sim._call import CallCore
 from voicesync.sim._llm import ServerTurn
-from voicesync.sim._speech import BotMessage
+from voicesync.sim._speech import BotMessage, StreamSink
 from voicesync.sim._util import JsonDict, epoch, new_id, slugify, text_field
 from voicesync.sim.simcall import SimCall
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from voicesync.sim._platform import AgentReg, Platform
 
 
-class TextSpeaker:
+class TextSpeaker(StreamSink):
     """`Speaker`'s place in a text session: a reply is delivered whole, at once."""
 
     def __init__(self, host: TextSession) -> None:
@@ -50,21 +50,11 @@ class TextSpeaker:
         else:
             self.streams[msg.message_id] = msg
 
-    def chunk(self, message_id: str, token: str) -> bool:
-        msg = self.streams.get(message_id)
-        if msg is None:
-            return False
-        msg.text += token
+    def _chunked(self, msg: BotMessage, token: str) -> None:
         self._host.tell("llm.chat.token", token=token, text=msg.text)
-        return True
 
-    def end(self, message_id: str) -> bool:
-        msg = self.streams.pop(message_id, None)
-        if msg is None:
-            return False
-        msg.closed = True
+    def _ended(self, msg: BotMessage) -> None:
         self._host.deliver(msg)
-        return True
 
     def cancel(self, message_id: str | None) -> None:
         """`bot.cancel`: an answer still streaming is withdrawn (a sent one cannot be)."""

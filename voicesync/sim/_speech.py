@@ -59,7 +59,37 @@ class SpeakerHost(Protocol):
     def on_speech_end(self, msg: BotMessage) -> None: ...
 
 
-class Speaker:
+class StreamSink:
+    """What every kind of session does with a streamed bot message (`bot.reply.stream`):
+    tokens are appended and the end closes it; a subclass says what follows each."""
+
+    streams: dict[str, BotMessage]
+
+    def chunk(self, message_id: str, token: str) -> bool:
+        """Append a streamed token; False if the stream is unknown, ended or discarded."""
+        msg = self.streams.get(message_id)
+        if msg is None:
+            return False
+        msg.text += token
+        self._chunked(msg, token)
+        return True
+
+    def end(self, message_id: str) -> bool:
+        msg = self.streams.pop(message_id, None)
+        if msg is None:
+            return False
+        msg.closed = True
+        self._ended(msg)
+        return True
+
+    def _chunked(self, msg: BotMessage, token: str) -> None:
+        raise NotImplementedError
+
+    def _ended(self, msg: BotMessage) -> None:
+        raise NotImplementedError
+
+
+class Speaker(StreamSink):
     """Plays a call's bot messages in arrival order, paced at `words_per_second()`."""
 
     def __init__(self, host: SpeakerHost, clock: Clock, lock: threading.RLock,
@@ -87,22 +117,11 @@ class Speaker:
             self.streams[msg.message_id] = msg
         self._pump()
 
-    def chunk(self, message_id: str, token: str) -> bool:
-        """Append a streamed token; False if the stream is unknown, ended or discarded."""
-        msg = self.streams.get(message_id)
-        if msg is None:
-            return False
-        msg.text += token
+    def _chunked(self, msg: BotMessage, token: str) -> None:
         self._resume(msg)
-        return True
 
-    def end(self, message_id: str) -> bool:
-        msg = self.streams.pop(message_id, None)
-        if msg is None:
-            return False
-        msg.closed = True
+    def _ended(self, msg: BotMessage) -> None:
         self._resume(msg)
-        return True
 
     def interrupt(self, reason: str) -> BotMessage | None:
         """Stop the playing message now with `bot.interrupted`; its stream is discarded."""
