@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _IDLE_EXIT = 30.0  # seconds with no reply in flight before the thread ends (a new one starts)
-_WAKE_MAXLEN = 64
+WAKE_MAXLEN = 64
 
 _listeners: dict[tuple[int, int, str], AbortListener] = {}
 _listeners_lock = threading.Lock()
@@ -100,7 +100,7 @@ class AbortListener:
 
     def wake_ops(self, pipe: redis.client.Pipeline) -> None:
         """Queue the write that restarts the blocked read on `pipe`."""
-        pipe.xadd(self.wake_key, {"k": "wake"}, maxlen=_WAKE_MAXLEN, approximate=True)
+        pipe.xadd(self.wake_key, {"k": "wake"}, maxlen=WAKE_MAXLEN, approximate=True)
         pipe.expire(self.wake_key, _wire.CTL_TTL)
 
     def wake(self) -> None:
