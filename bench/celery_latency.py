@@ -106,9 +106,12 @@ def main() -> None:
     redis_url = sys.argv[3] if mode == "offload" else ""
     if redis_url:
         os.environ["VOICESYNC_REDIS_URL"] = redis_url
-    import celery_replies  # noqa: F401  (after the URL is set: its Celery app reads it)
+    import celery_replies  # after the URL is set: its Celery app reads it
 
-    offloader = voicesync.celery.Offloader(redis_url) if redis_url else None
+    offloader = None
+    if redis_url:
+        offloader = voicesync.celery.Offloader(redis_url).start(celery_replies.quick,
+                                                                 celery_replies.model)
     latency = Latency(offloader)
     client = voicesync.Client(url=url)
     client.connect(timeout=10.0)
