@@ -164,7 +164,11 @@ def run_reply(fn: ReplyFunction, client: redis.Redis, payload: _wire.Payload,
     message_id = payload.message_id
     stream = RemoteReplyStream(client, payload)
     stream.listen()
-    outcome, reason = claim(stream, payload)
+    try:
+        outcome, reason = claim(stream, payload)
+    except BaseException:  # Redis refused or was lost: Celery reports the task's error
+        stream.forget()
+        raise
     if outcome != "claimed":
         stream.forget()
     if outcome == "duplicate":
