@@ -29,7 +29,9 @@ def main() -> None:
 
     waits: list[float] = []
     lock = threading.Lock()
-    offloader = voicesync.celery.Offloader(sys.argv[5]) if mode == "offload" else None
+    offloader = None
+    if mode == "offload":
+        offloader = voicesync.celery.Offloader(sys.argv[5]).start(celery_replies.heavy)
     handles = []
 
     def on_turn(turn: voicesync.Turn, call: voicesync.Call) -> None:

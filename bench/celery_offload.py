@@ -3,8 +3,10 @@
     python bench/celery_offload.py              # ~4 minutes; writes bench/results/celery.md
     python bench/celery_offload.py --quick      # a smoke run: fewer turns, calls
 
-Part 1, added latency (socket process, one call at a time, two workers of each pool: solo,
-threads, prefork), and where it goes:
+Part 1, added latency (one call at a time, two workers of each pool: solo, threads,
+prefork), and where it goes, measured in the agent's socket process (bench/celery_latency.py),
+which runs apart from the simulator as it does in production (the same process kind for
+answering in process and offloading):
   turn -> first chunk: from the turn handler's start to the first chunk written to the
   call's ReplyStream, answering in process vs offloading (a task that writes at once),
   split into offload() returning (building and publishing the task), the worker's START
@@ -29,10 +31,7 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import voicesync  # noqa: E402
-from voicesync.celery import Offloader  # noqa: E402
 from voicesync.celery.local import URL_ENV, RedisServer, Workers  # noqa: E402
 from voicesync.sim import Simulator  # noqa: E402
 from voicesync.sim.model import ModelServer  # noqa: E402
@@ -79,97 +76,55 @@ def _timed(fn: Any, arg: int) -> float:
 # ------------------------------------------------------------------ part 1: added latency
 
 
-@contextmanager
-def one_call(sim: Simulator, handler: Any) -> Iterator[Any]:
-    client = voicesync.Client(url=sim.url)
-    client.connect(timeout=10.0)
-    agent = client.agent("latency")
-    agent.on("turn.end", handler)
-    agent.wait_ready(10.0)
-    try:
-        yield sim.start_call(agent.id)
-    finally:
-        client.close()
+class LatencyAgent:
+    """bench/celery_latency.py in its own process, as the platform's agents run in
+    production: the simulator here does not compete for its GIL."""
+
+    def __init__(self, sim: Simulator, redis_url: str = "") -> None:
+        mode = ["offload", redis_url] if redis_url else ["inprocess"]
+        self._proc = subprocess.Popen(
+            [sys.executable, str(HERE / "celery_latency.py"), sim.url, *mode],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert self._ask_line() == "ready"
+        sim.wait_agent("latency", 10.0)
+        self.call = sim.start_call("latency")
+
+    def _ask_line(self, command: str = "") -> str:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        if command:
+            self._proc.stdin.write(command + "\n")
+            self._proc.stdin.flush()
+        return self._proc.stdout.readline().strip()
+
+    def ask(self, command: str) -> Any:
+        return json.loads(self._ask_line(command))
+
+    def close(self) -> None:
+        self.call.hangup()
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        self._proc.wait(30)
 
 
 Hops = dict[str, list[float]]
 
 
-def turn_to_first_chunk(sim: Simulator, offloader: Offloader | None,
-                        turns: int) -> tuple[list[float], Hops]:
-    import celery_replies
-
-    samples: list[float] = []
-    handles: list[tuple[float, float, Any]] = []
-    hops: Hops = {"offload() returns": [], "-> worker started": [], "-> first chunk": []}
-
-    def in_process(turn: voicesync.Turn, call: voicesync.Call) -> None:
-        began = time.monotonic()
-        with call.reply_stream(turn) as stream:
-            stream.write("word0 ")
-            samples.append((time.monotonic() - began) * 1000)
-            for token in celery_replies.tokens(4):
-                stream.write(token)
-
-    def offloaded(turn: voicesync.Turn, call: voicesync.Call) -> None:
-        began = time.monotonic()
-        assert offloader is not None
-        handle = offloader.offload(turn, call, celery_replies.quick)
-        handles.append((began, time.monotonic(), handle))
-
-    with one_call(sim, in_process if offloader is None else offloaded) as call:
-        for i in range(turns):
-            call.say(f"turn {i}")
-            call.wait_reply(10.0)
-    for began, returned, handle in handles:
-        handle.wait(5.0)
-        if handle.first_chunk_at is not None and handle.started_at is not None:
-            samples.append((handle.first_chunk_at - began) * 1000)
-            hops["offload() returns"].append((returned - began) * 1000)
-            hops["-> worker started"].append((handle.started_at - returned) * 1000)
-            hops["-> first chunk"].append((handle.first_chunk_at - handle.started_at) * 1000)
-    return samples, hops
+def turn_to_first_chunk(agent: LatencyAgent, turns: int) -> tuple[list[float], Hops]:
+    for i in range(turns):
+        agent.call.say(f"turn {i}")
+        agent.call.wait_reply(10.0)
+    got = agent.ask("report")
+    return got["samples"], got["hops"]
 
 
-def barge_in_to_worker(sim: Simulator, offloader: Offloader, rdb: Any,
-                       rounds: int) -> tuple[list[float], list[float]]:
-    import celery_replies
-
-    aborted: list[float] = []
-    closed: list[float] = []
-    turns: list[tuple[voicesync.Turn, voicesync.Call]] = []
-    got = threading.Condition()
-
-    def record(turn: voicesync.Turn, call: voicesync.Call) -> None:
-        with got:
-            turns.append((turn, call))
-            got.notify_all()
-
-    with ModelServer(tokens_per_second=50.0) as model, one_call(sim, record) as call:
+def barge_in_to_worker(agent: LatencyAgent, rounds: int) -> tuple[list[float], list[float]]:
+    with ModelServer(tokens_per_second=50.0) as model:
         model.script(*["Tell me. " * 200] * rounds)
-        call.say("hello")
-        with got:
-            got.wait_for(lambda: turns, 10.0)
-        turn, live = turns[0]
-        for _ in range(rounds):
-            handle = offloader.offload(turn, live, celery_replies.model, model.openai_base_url)
-            deadline = time.monotonic() + 10.0
-            while not handle.stream.text and time.monotonic() < deadline:
-                handle.wait(0.002)
-            cut = time.time()
-            handle.stream.abort("bot.interrupted")
-            key = f"bench:{handle.message_id}"
-            notes: dict[str, float] = {}
-            while len(notes) < 2 and time.monotonic() < deadline + 5.0:
-                popped = rdb.blpop([key], timeout=1)
-                if popped:
-                    kind, at = popped[1].split()
-                    notes[kind] = float(at)
-            if "aborted" in notes:
-                aborted.append((notes["aborted"] - cut) * 1000)
-            if "closed" in notes:
-                closed.append((notes["closed"] - cut) * 1000)
-    return aborted, closed
+        agent.ask("hold")
+        agent.call.say("hello")
+        got = agent.ask(f"barge {model.openai_base_url} {rounds}")
+    return got["aborted"], got["closed"]
 
 
 # ------------------------------------------------------------------ part 2: CPU-heavy turns
@@ -317,31 +272,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--pool", default="solo", help="the CPU-heavy run's worker pool")
+    parser.add_argument("--pools", default=",".join(POOLS),
+                        help="part 1's worker pools, comma-separated")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="part 1 only (for A/B runs; writes no results)")
+    parser.add_argument("--turns", type=int, help="part 1's turns per run")
     opts = parser.parse_args()
     turns1, rounds = (20, 5) if opts.quick else (200, 50)
+    turns1 = opts.turns or turns1
     calls, window = (40, 6.0) if opts.quick else (200, 15.0)
     lines = ["# Offloading to Celery workers", "",
              f"Machine: {os.cpu_count()} cores, load average "
              f"{os.getloadavg()[0]:.1f} at the start.", ""]
     with RedisServer() as redis_server:
         os.environ[URL_ENV] = redis_server.url
-        import redis
-
-        rdb = redis.Redis.from_url(redis_server.url, decode_responses=True)
         iterations = calibrate(20.0)
         lines += ["## Added latency (one call at a time, 2 workers of each pool)", "",
                   "| pool | measure | p50 ms | p99 ms | goal | met |",
                   "|---|---|---|---|---|---|"]
         with Simulator(port=0, words_per_second=1000.0) as sim:
-            local, _ = turn_to_first_chunk(sim, None, turns1)
+            agent = LatencyAgent(sim)
+            local, _ = turn_to_first_chunk(agent, turns1)
+            agent.close()
             lines.append(f"| - | turn -> first chunk, in process | {pct(local, .5):.2f} | "
                          f"{pct(local, .99):.2f} | | |")
-            for pool in POOLS:
-                with workers(redis_server.url, 2, pool), Offloader(redis_server.url) as off:
-                    remote, hops = turn_to_first_chunk(sim, off, turns1)
-                    aborted, closed = barge_in_to_worker(sim, off, rdb, rounds)
+            for pool in opts.pools.split(","):
+                with workers(redis_server.url, 2, pool):
+                    agent = LatencyAgent(sim, redis_server.url)
+                    remote, hops = turn_to_first_chunk(agent, turns1)
+                    aborted, closed = barge_in_to_worker(agent, rounds)
+                    agent.close()
                 lines += latency_rows(local, remote, hops, aborted, closed, pool=pool)
         lines.append("")
+        if opts.latency_only:
+            print("\n".join(lines))
+            return
         rows = []
         server_pid = redis_server.pid or 0
         with Simulator(port=0, words_per_second=1000.0, record_limit=None) as sim:
@@ -355,7 +320,6 @@ def main() -> None:
                                             "workers": [p.pid for p in started.processes]})
                     row["mode"] = f"offload, {count} workers"
                     rows.append(row)
-        rdb.close()
     lines += [f"## CPU-heavy turns ({calls} calls x 3 turns in {window:g} s, ~20 ms each; "
               f"{opts.pool} workers)", "",
               "| agent | turns | lost | p50 turn -> first chunk ms | p99 ms | "

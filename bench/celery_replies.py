@@ -15,7 +15,10 @@ from voicesync.celery.local import URL_ENV
 URL = os.environ.get(URL_ENV, "redis://127.0.0.1:6379/0")
 app = Celery("celery_replies", broker=URL)
 app.conf.update(worker_prefetch_multiplier=1, worker_hijack_root_logger=False,
-                broker_connection_retry_on_startup=True)
+                broker_connection_retry_on_startup=True,
+                # What docs/scaling.md advises for an app of reply tasks: no unacked index
+                # written per message before its task starts (-0.3 ms at the median).
+                broker_transport_options={"ack_emulation": False})
 _notes = redis.Redis.from_url(URL, decode_responses=True)
 
 
@@ -66,3 +69,4 @@ def model(stream: Any, turn: Any, call: Any, base_url: str) -> None:
     finally:
         _notes.rpush(f"bench:{stream.message_id}", f"closed {time.time()}")
         client.close()
+

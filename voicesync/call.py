@@ -147,9 +147,10 @@ class Call(CallState, CallCommands, CallLines, Subscribable):
     @property
     def transcript(self) -> list[dict[str, str]]:
         """``[{"role": "user"|"assistant", "content": ...}]`` without tool traffic."""
-        return [{"role": m["role"], "content": m["content"]} for m in self.messages
-                if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
-                and m["content"]]
+        with self._lock:  # one pass over the messages, without copying each first
+            return [{"role": m["role"], "content": m["content"]} for m in self._messages
+                    if m.get("role") in ("user", "assistant")
+                    and isinstance(m.get("content"), str) and m["content"]]
 
     @property
     def active_skills(self) -> frozenset[str]:

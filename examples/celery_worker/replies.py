@@ -23,7 +23,9 @@ from voicesync.celery.local import URL_ENV
 URL = os.environ.get(URL_ENV)  # unset: the example answers in process (the fallback)
 app = Celery("replies", broker=URL or "redis://127.0.0.1:6379/0")
 app.conf.update(worker_prefetch_multiplier=1, worker_hijack_root_logger=False,
-                broker_connection_retry_on_startup=True)
+                broker_connection_retry_on_startup=True,
+                # no unacked index written per message before its task starts (docs/scaling.md)
+                broker_transport_options={"ack_emulation": False})
 _report = redis.Redis.from_url(URL, decode_responses=True) if URL else None
 REPORT: list[str] = []  # what the replies did, when they run in process
 

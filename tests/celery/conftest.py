@@ -18,7 +18,7 @@ import redis
 from celery_support import HEARTBEAT, LOST_AFTER, Failures, Notes, Rig
 
 import voicesync
-from voicesync.celery import Offloader
+from voicesync.celery import Offloader, stop_abort_listeners
 from voicesync.celery.local import URL_ENV, RedisServer, Workers, redis_server_path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,6 +32,14 @@ def redis_server() -> Iterator[RedisServer]:
                     "celery tests need a real Redis")
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_abort_listener_left() -> Iterator[None]:
+    """The tests that open RemoteReplyStreams in this process leave no listener thread
+    behind for the suite's check that every ``voicesync-`` thread ended."""
+    yield
+    assert stop_abort_listeners(5.0), "an abort listener thread did not end"
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import redis
 from helpers import until
 
 import voicesync
-from voicesync.celery import RemoteReplyStream
+from voicesync.celery import RemoteReplyStream, stop_abort_listeners
 from voicesync.celery._listener import listener_for
 from voicesync.celery._wire import ABORT, CallInfo, Payload, ctl_key, entries, frame
 from voicesync.celery.local import RedisServer
@@ -150,3 +150,21 @@ def test_a_refused_write_surfaces_by_the_end_and_the_connection_is_not_reused_di
     with other:
         assert other.write("fine")
     assert sent(rdb, other) == [("start", ""), ("chunk", "fine"), ("end", "")]
+
+
+def listener_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "voicesync-abort-listener"]
+
+
+def test_stop_ends_the_listener_thread_and_aborts_what_it_served(rdb) -> None:
+    stream = open_stream(rdb)
+    assert listener_threads()
+    assert stop_abort_listeners(2.0)  # the thread ends within the deadline, not in 30 s
+    assert not listener_threads()
+    assert stream.aborted.is_set() and stream.abort_reason == "disconnected"
+    # A reply started later gets a listener of its own, which hears aborts again.
+    later = open_stream(rdb)
+    assert later._listener is not stream._listener and listener_threads()
+    abort_from_socket(rdb, later, "bot.interrupted")
+    assert later.aborted.wait(2.0) and later.abort_reason == "bot.interrupted"
+    assert stop_abort_listeners(2.0) and not listener_threads()

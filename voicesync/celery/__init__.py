@@ -34,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from voicesync.celery._commands import RemoteCall as RemoteCall
 from voicesync.celery._handle import Offload as Offload
+from voicesync.celery._listener import stop_abort_listeners as stop_abort_listeners
 from voicesync.celery._offloader import (
     CLOSED as CLOSED,
     LOST as LOST,
@@ -72,4 +73,5 @@ __all__ = [
     "RemoteCall",
     "RemoteReplyStream",
     "reply_task",
+    "stop_abort_listeners",
 ]

@@ -6,10 +6,15 @@ reply joins by adding its key to the set and writing to the wake stream (in the 
 pipeline round trip that claims the reply), so the read restarts with it. An abort from the
 socket process therefore wakes one read already waiting, with no thread started per reply
 and no polling. The same thread sends the heartbeats of replies that have been quiet.
+
+The thread ends by itself after `_IDLE_EXIT` seconds with no reply in flight (the next reply
+starts another); `stop_abort_listeners` ends it now, for a process that is shutting down or a test
+that checks every ``voicesync-`` thread ended.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -28,7 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _IDLE_EXIT = 30.0  # seconds with no reply in flight before the thread ends (a new one starts)
-_WAKE_MAXLEN = 64
+WAKE_MAXLEN = 64
 
 _listeners: dict[tuple[int, int, str], AbortListener] = {}
 _listeners_lock = threading.Lock()
@@ -45,11 +50,26 @@ def listener_for(client: redis.Redis, namespace: str) -> AbortListener:
         return found
 
 
+def stop_abort_listeners(timeout: float = 5.0) -> bool:
+    """End this process's abort listener threads now; True if all ended within `timeout`.
+
+    Replies still in flight abort (``disconnected``): nothing would hear their barge-in. A
+    reply started later gets a new listener. Any thread but a listener's own (its
+    `on_abort` callbacks run there).
+    """
+    with _listeners_lock:
+        mine = [key for key in _listeners if key[0] == os.getpid()]
+        stopping = [_listeners.pop(key) for key in mine]
+    deadline = time.monotonic() + timeout
+    return all([listener.stop(max(0.0, deadline - time.monotonic())) for listener in stopping])
+
+
 class AbortListener:
     """Delivers control-stream aborts to this process's `RemoteReplyStream`s.
 
-    Thread-safety: `add`, `remove` and `wake` may be called from any thread; the streams'
-    abort callbacks run on the listener's thread.
+    Thread-safety: `add`, `remove` and `wake` may be called from any thread, `stop` from
+    any thread but the listener's own; the streams' abort callbacks run on the listener's
+    thread.
     """
 
     def __init__(self, client: redis.Redis, namespace: str) -> None:
@@ -59,6 +79,7 @@ class AbortListener:
         self._lock = threading.Lock()
         self._streams: dict[str, tuple[RemoteReplyStream, str]] = {}  # ctl key -> (s, last id)
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # the current thread's: a new thread, a new one
 
     def add(self, stream: RemoteReplyStream) -> None:
         """Listen for `stream`'s aborts from the start of its control stream. The caller
@@ -66,8 +87,9 @@ class AbortListener:
         with self._lock:
             self._streams[stream.control_key] = (stream, "0-0")
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="voicesync-abort-listener")
+                self._stopping = threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._stopping,),
+                                                daemon=True, name="voicesync-abort-listener")
                 self._thread.start()
 
     def remove(self, stream: RemoteReplyStream) -> None:
@@ -78,7 +100,7 @@ class AbortListener:
 
     def wake_ops(self, pipe: redis.client.Pipeline) -> None:
         """Queue the write that restarts the blocked read on `pipe`."""
-        pipe.xadd(self.wake_key, {"k": "wake"}, maxlen=_WAKE_MAXLEN, approximate=True)
+        pipe.xadd(self.wake_key, {"k": "wake"}, maxlen=WAKE_MAXLEN, approximate=True)
         pipe.expire(self.wake_key, _wire.CTL_TTL)
 
     def wake(self) -> None:
@@ -86,12 +108,32 @@ class AbortListener:
             self.wake_ops(pipe)
             pipe.execute()
 
-    def _run(self) -> None:
+    def stop(self, timeout: float = 5.0) -> bool:
+        """End the thread now (its replies in flight abort, ``disconnected``); True if it
+        ended within `timeout`. A later `add` starts a new one. Any thread but the
+        listener's own."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            streams = [s for s, _ in self._streams.values()]
+            self._streams.clear()
+            self._stopping.set()
+        if thread is None:
+            return True
+        with contextlib.suppress(redis.RedisError, OSError):
+            self.wake()  # ends the blocked read now, not at its timeout
+        for stream in streams:
+            stream._abort_locally("disconnected")
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _run(self, stopping: threading.Event) -> None:
         wake_last = "0-0"  # its own key, new: nothing old to skip, and no wake is missed
         idle_since = time.monotonic()
         try:
             while True:
                 with self._lock:
+                    if stopping.is_set():
+                        return
                     keys = {key: last for key, (_, last) in self._streams.items()}
                     heartbeat = min((s.heartbeat for s, _ in self._streams.values()),
                                     default=1.0)
@@ -112,6 +154,8 @@ class AbortListener:
                 self._beat()
         except Exception as exc:  # a RedisError, or the app closed the client
             with self._lock:
+                if stopping.is_set():
+                    return
                 streams = [s for s, _ in self._streams.values()]
                 self._streams.clear()
                 self._thread = None

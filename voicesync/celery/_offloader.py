@@ -111,11 +111,24 @@ class Offloader:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> Self:
+    def start(self, *tasks: Any) -> Self:
         """Connect to Redis and start the threads. Idempotent; `offload` calls it.
+
+        `tasks` (reply tasks) are prepared now: their route and message worked out and
+        their broker connected, which their first `offload` would otherwise do (~6 ms).
 
         Raises OffloadUnavailableError if Redis cannot be reached (unless ``fallback``).
         """
+        for task in tasks:  # before any thread starts: a failure leaves nothing running
+            try:
+                self._publisher.prepare(task)
+            except redis.RedisError as exc:
+                if not self.fallback:
+                    raise _unavailable(exc) from exc
+                logger.warning("cannot reach the broker of %s (%s)", task.name, exc)
+        return self._start()
+
+    def _start(self) -> Self:
         with self._lock:
             if self._threads:
                 return self
@@ -184,7 +197,7 @@ class Offloader:
             raise ConfigurationError(
                 f"{task!r} is not a reply task: decorate its function with "
                 "@voicesync.celery.reply_task(app)")
-        self.start()
+        self._start()
         stream = call.reply_stream(turn)
         handle = Offload(stream)
         if stream.aborted.is_set():  # the call ended before its turn was handed off

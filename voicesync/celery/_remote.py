@@ -88,6 +88,31 @@ class RemoteReplyStream(AbortableStream):
         """Queue on `pipe` the write that makes the listener's read include this stream."""
         self._listener.wake_ops(pipe)
 
+    @property
+    def wake_key(self) -> str:
+        """The abort listener's wake stream: a write to it makes its read include this
+        stream (`reply_task` writes it in the command that claims the reply)."""
+        return self._listener.wake_key
+
+    def execute(self, *command: Any) -> Any:
+        """Run one Redis command on the connection the reply's frames go up on and return
+        its reply (for voicesync's claim: no pool checkout, and the first chunk then finds
+        the connection held). Raises what redis-py raises. Any thread of the worker."""
+        with self._lock:
+            try:
+                conn = self._conn
+                if conn is None:
+                    conn = self._conn = self._redis.connection_pool.get_connection()
+                self._collect(conn, block=True)
+                conn.send_command(*command, check_health=False)
+                reply = conn.read_response()
+            except BaseException:
+                self._release(drop=True)
+                raise
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+        return reply
+
     # ----------------------------------------------------------------- state
 
     @property

@@ -145,7 +145,7 @@ def call_to_json(info: CallInfo) -> dict[str, Any]:
     return {"id": info.id, "agent_id": info.agent_id, "from_": info.from_, "to": info.to,
             "direction": info.direction, "transport": info.transport,
             "language": info.language, "metadata": dict(info.metadata),
-            "transcript": [dict(m) for m in info.transcript]}
+            "transcript": [m if isinstance(m, dict) else dict(m) for m in info.transcript]}
 
 
 def call_from_json(data: Mapping[str, Any]) -> CallInfo:
