@@ -1,4 +1,4 @@
-"""The floor: the thinnest client that can play the workload, written on websocket-client.
+"""The loop floor: the thinnest client that can play the workload, on websocket-client.
 
     python bench/agent_floor.py --url ws://127.0.0.1:PORT --calls N --out floor.json
 
@@ -6,7 +6,8 @@ One thread, one socket, no features: select() on the socket with the next token'
 time as its timeout, a heap of token timers instead of handler threads, every frame
 parsed and answered inline. Nothing an SDK adds (handler threads, lanes, reconnects,
 heartbeats, history, call objects) is here, so its figures are what the socket, JSON
-and the shared CPU cost on this machine: the floor voicesync is compared with.
+and the shared CPU cost on this machine: the strictest floor voicesync is compared with.
+(agent_pool_floor.py is the issue's floor: threads and blocking replies, as an SDK has.)
 """
 
 from __future__ import annotations
@@ -132,6 +133,18 @@ class Floor:
                 self.on_frame(frame)
 
 
+def open_agent(url: str) -> Any:
+    """A websocket-client socket past the handshake and agent.create (both floors use it)."""
+    ws = websocket.WebSocket(skip_utf8_validation=True)
+    ws.connect(url.rstrip("/") + "/client", timeout=10.0, suppress_origin=True)
+    for send, expected in (({"event": "connect", "api_key": "local-dev"}, "connected"),
+                           ({"event": "agent.create", "agent_id": AGENT_ID}, "agent.created")):
+        ws.send(json.dumps(send))
+        while json.loads(ws.recv()).get("event") != expected:
+            pass
+    return ws
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", required=True)
@@ -140,15 +153,8 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=600.0)
     args = parser.parse_args()
 
-    ws = websocket.WebSocket(skip_utf8_validation=True)
-    ws.connect(args.url.rstrip("/") + "/client", timeout=10.0, suppress_origin=True)
+    ws = open_agent(args.url)
     floor = Floor(ws)
-    floor.send({"event": "connect", "api_key": "local-dev"})
-    for expected in ("connected", "agent.created"):
-        while floor.recv().get("event") != expected:
-            pass
-        if expected == "connected":
-            floor.send({"event": "agent.create", "agent_id": AGENT_ID})
     gc.collect()
     rss0, cpu0, switches0 = rss_bytes(), cpu_seconds(), switches()
     peaks = Peaks()

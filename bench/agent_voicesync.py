@@ -2,11 +2,9 @@
 
     python bench/agent_voicesync.py --url ws://127.0.0.1:PORT --calls N --out agent.json
 
-The reply comes from a blocking iterator that yields TOKENS tokens, waiting
-TOKEN_INTERVAL before each but the first (the simulated LLM). Like a real streaming
-HTTP response, it can be closed from another thread: the handler closes it in
-`on_abort`, the way voicesync.llm closes its response, so the loop-exit figure measures
-how fast voicesync stops a reply rather than how long the simulated LLM sleeps.
+The reply comes from workload.FakeLLM, the simulated LLM both floors use too: a
+blocking iterator of TOKENS tokens, TOKEN_INTERVAL apart. The handler closes it in
+`on_abort`, the way voicesync.llm closes its HTTP response.
 """
 
 from __future__ import annotations
@@ -14,44 +12,23 @@ from __future__ import annotations
 import argparse
 import gc
 import threading
-from collections.abc import Iterator
 
 from workload import (
     AGENT_ID,
     DONE,
     READY,
-    TOKEN_INTERVAL,
-    TOKENS,
+    FakeLLM,
     Peaks,
     cpu_seconds,
     now_ns,
     rss_bytes,
     switches,
-    token,
     write_json,
 )
 
 import voicesync
 from voicesync.call import Call
 from voicesync.events import Turn
-from voicesync.reply import ReplyStream
-
-
-class FakeLLM(Iterator[str]):
-    """TOKENS tokens at 1/TOKEN_INTERVAL per second; `close()` ends it from any thread."""
-
-    def __init__(self) -> None:
-        self._closed = threading.Event()
-        self._next = 0
-
-    def __next__(self) -> str:
-        if self._next >= TOKENS or (self._next and self._closed.wait(TOKEN_INTERVAL)):
-            raise StopIteration
-        self._next += 1
-        return token(self._next - 1)
-
-    def close(self, _stream: ReplyStream | None = None) -> None:
-        self._closed.set()
 
 
 class Recorder:

@@ -1,7 +1,14 @@
-"""The results as markdown tables (absolute figures, ratios to the floor, goals) and a chart."""
+"""The results as markdown tables (absolute figures, ratios to each floor, goals) and a chart.
+
+Two floors: the loop floor (agent_floor.py, one thread and a heap of timers: the
+strictest) and the pool floor (agent_pool_floor.py, one reader and 8 workers: the floor
+issue 14's goals are written against). Goals are judged against the pool floor; the
+loop floor's ratio is shown next to each, so the stricter comparison stays visible.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +20,9 @@ LATENCIES = (("ttfc_ms", "turn.end → first chunk"),
              ("interrupt_to_end_ms", "interruption → end frame"),
              ("interrupt_to_loop_exit_ms", "interruption → handler loop exit"))
 IMPORT_GOAL_MS = 80
+LABELS = {"loop_floor": "loop floor", "pool_floor": "pool floor (the issue's)",
+          "voicesync": "voicesync"}
+FLOORS = ("pool_floor", "loop_floor")  # the first is the one goals are judged against
 PACING = {
     "spread": "each call plays {turns} turns, a mean {gap:g} s (exponential) apart",
     "burst": "every call's turn arrives at once (one socket write, round after round): "
@@ -35,7 +45,8 @@ def _triple(values: list[float] | None) -> str:
 def _ratio(ours: float | None, floor: float | None) -> str:
     if ours is None or not floor:
         return "—"
-    return f"{ours / floor:.2f}x"
+    ratio = ours / floor
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.1g}x"  # a queued floor: 0.002x
 
 
 def _ratios(ours: list[float] | None, floor: list[float] | None) -> str:
@@ -71,9 +82,13 @@ def markdown(run: Run) -> str:
         parts.append(f"### {mode.capitalize()} workload\n\nN concurrent calls on one "
                      f"connection; {PACING[mode].format(**spec, gap=spec['gap_s'])}.\n")
         parts.append(_figures(results))
-        if "floor" in results and "voicesync" in results:
+        if "voicesync" in results and any(floor in results for floor in FLOORS):
             parts.append(_ratio_table(results))
     return "\n".join(parts)
+
+
+def _levels(results: dict[str, list[Result]]) -> list[int]:
+    return sorted({r["calls"] for rows in results.values() for r in rows})
 
 
 def _figures(results: dict[str, list[Result]]) -> str:
@@ -84,11 +99,14 @@ def _figures(results: dict[str, list[Result]]) -> str:
         "| driver CPU % (loop lag p99 ms) |",
         "|" + "---|" * 14,
     ]
-    for row in zip(*results.values(), strict=True):
-        for client, r in zip(results, row, strict=True):
+    for calls in _levels(results):
+        for client, rows in results.items():
+            r = _at(rows, calls)
+            if r is None:  # a floor that does not play this level
+                continue
             lag = r["dispatch_lag_ms"]
             lines.append(
-                f"| {r['calls']} | {client} | {_triple(r['ttfc_ms'])} | "
+                f"| {r['calls']} | {LABELS.get(client, client)} | {_triple(r['ttfc_ms'])} | "
                 f"{_triple(r['interrupt_to_end_ms'])} | "
                 f"{_triple(r['interrupt_to_loop_exit_ms'])} | {r['chunks_after_abort']} "
                 f"({r['chunks_in_flight']}) | {r['lost_turns']} | "
@@ -101,17 +119,21 @@ def _figures(results: dict[str, list[Result]]) -> str:
 
 
 def _ratio_table(results: dict[str, list[Result]]) -> str:
-    lines = ["voicesync ÷ floor (same run):", "",
-             "| calls | turn.end → first chunk | interruption → end frame | interruption"
+    lines = ["voicesync ÷ each floor (same run):", "",
+             "| calls | ÷ | turn.end → first chunk | interruption → end frame | interruption"
              " → handler loop exit | CPU / 1k tokens | CPU / frame | RSS / call |",
-             "|" + "---|" * 7]
-    for floor, ours in zip(results["floor"], results["voicesync"], strict=True):
-        lines.append(
-            f"| {ours['calls']} | "
-            + " | ".join(_ratios(ours[key], floor[key]) for key, _ in LATENCIES)
-            + f" | {_ratio(ours['cpu_s_per_1k_tokens'], floor['cpu_s_per_1k_tokens'])} | "
-            f"{_ratio(ours['cpu_us_per_frame'], floor['cpu_us_per_frame'])} | "
-            f"{_ratio(ours['rss_kb_per_call'], floor['rss_kb_per_call'])} |")
+             "|" + "---|" * 8]
+    for ours in results["voicesync"]:
+        for name in FLOORS:
+            floor = _at(results.get(name, []), ours["calls"])
+            if floor is None:
+                continue
+            lines.append(
+                f"| {ours['calls']} | {LABELS[name]} | "
+                + " | ".join(_ratios(ours[key], floor[key]) for key, _ in LATENCIES)
+                + f" | {_ratio(ours['cpu_s_per_1k_tokens'], floor['cpu_s_per_1k_tokens'])} | "
+                f"{_ratio(ours['cpu_us_per_frame'], floor['cpu_us_per_frame'])} | "
+                f"{_ratio(ours['rss_kb_per_call'], floor['rss_kb_per_call'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -119,39 +141,68 @@ def _at(results: list[Result], calls: int) -> Result | None:
     return next((r for r in results if r["calls"] == calls), None)
 
 
-Goal = tuple[str, str, bool]
+# A goal, what was measured and whether it was met; a goal relative to the floor also has
+# the loop floor's figure and verdict ("" and None for an absolute goal).
+Goal = tuple[str, str, bool | None, str, bool | None]
 
 
-def _near_floor(mine: Result, floor: Result, where: str, limit: float,
+def _relative(label: str, mine: float | None, floors: dict[str, Result | None], *,
+              key: str, index: int | None, limit: float, unit: str) -> Goal:
+    """`mine` within `limit` times each floor's figure (`floors[name][key]`, or its
+    `index`-th item): the pool floor decides, the loop floor is shown beside it."""
+    cells: list[tuple[str, bool | None]] = []
+    for name in FLOORS:
+        r = floors.get(name)
+        value = r[key] if r else None
+        theirs = value[index] if index is not None and value else value
+        if mine is None or not theirs:
+            cells.append(("—", None))
+            continue
+        shown = f"{_num(mine)} vs {_num(theirs)} {unit} ({_ratio(mine, theirs)})"
+        cells.append((shown, mine <= limit * theirs))
+    (pool, pool_met), (loop, loop_met) = cells
+    return (f"{label} ≤ {limit:g}x floor", pool, pool_met, loop, loop_met)
+
+
+def _near_floor(mine: Result, floors: dict[str, Result | None], where: str, limit: float,
                 keys: tuple[tuple[str, str], ...]) -> list[Goal]:
     """voicesync's p50 and p99 of each latency in `keys` within `limit` times the floor's."""
     rows: list[Goal] = []
     for key, label in keys:
         for index, name in ((0, "p50"), (1, "p99")):
-            if not (mine[key] and floor[key]):
-                continue
-            a, b = mine[key][index], floor[key][index]
-            rows.append((f"{where}: {label} {name} ≤ {limit:g}x floor",
-                         f"{_num(a)} vs {_num(b)} ms ({_ratio(a, b)})", a <= limit * b))
+            if mine[key]:
+                rows.append(_relative(f"{where}: {label} {name}", mine[key][index], floors,
+                                      key=key, index=index, limit=limit, unit="ms"))
     return rows
 
 
-def _cpu(mine: Result, floor: Result, where: str, limit: float) -> Goal:
-    a, b = mine["cpu_s_per_1k_tokens"], floor["cpu_s_per_1k_tokens"]
-    return (f"{where}: CPU per 1k tokens ≤ {limit:g}x floor",
-            f"{_num(a)} vs {_num(b)} s ({_ratio(a, b)})", a is not None and a <= limit * b)
+def _cpu(mine: Result, floors: dict[str, Result | None], where: str, limit: float) -> Goal:
+    return _relative(f"{where}: CPU per 1k tokens", mine["cpu_s_per_1k_tokens"], floors,
+                     key="cpu_s_per_1k_tokens", index=None, limit=limit, unit="s")
+
+
+def _floors(results: dict[str, list[Result]], calls: int) -> dict[str, Result | None]:
+    return {name: _at(results.get(name, []), calls) for name in FLOORS}
+
+
+def _absolute(goal: str, measured: str, met: bool) -> Goal:
+    return (goal, measured, met, "", None)
 
 
 def _clean(r: Result, where: str) -> Goal:
-    return (f"{where}: 0 lost turns, 0 chunks after abort",
-            f"{r['lost_turns']}, {r['chunks_after_abort']}",
-            r["lost_turns"] == 0 and r["chunks_after_abort"] == 0)
+    return _absolute(f"{where}: 0 lost turns, 0 chunks after abort",
+                     f"{r['lost_turns']}, {r['chunks_after_abort']}",
+                     r["lost_turns"] == 0 and r["chunks_after_abort"] == 0)
 
 
 def _p99(r: Result, key: str, label: str, where: str, limit: float) -> Goal:
     p99 = r[key][1] if r[key] else None
-    return (f"{where}: {label} p99 ≤ {limit:g} ms", f"{_num(p99)} ms",
-            p99 is not None and p99 <= limit)
+    return _absolute(f"{where}: {label} p99 ≤ {limit:g} ms", f"{_num(p99)} ms",
+                     p99 is not None and p99 <= limit)
+
+
+def _met(met: bool | None) -> str:
+    return "—" if met is None else "yes" if met else "**no**"
 
 
 def goals(run: Run) -> str:
@@ -159,23 +210,26 @@ def goals(run: Run) -> str:
     rows: list[Goal] = []
     burst, spread = run["results"].get("burst"), run["results"].get("spread")
     if burst:  # item 2: CPU within 1.2x of the floor at every N; latencies at 100 and 200
-        for mine, floor in zip(burst["voicesync"], burst["floor"], strict=True):
-            where = f"burst {mine['calls']}"
-            rows.append(_cpu(mine, floor, where, 1.2))
+        for mine in burst["voicesync"]:
+            where, floors = f"burst {mine['calls']}", _floors(burst, mine["calls"])
+            rows.append(_cpu(mine, floors, where, 1.2))
             if mine["calls"] in (100, 200):
-                rows += _near_floor(mine, floor, where, 1.5, LATENCIES[:2])
+                rows += _near_floor(mine, floors, where, 1.5, LATENCIES[:2])
     r1000 = _at(spread["voicesync"], 1000) if spread else None
     if r1000:  # item 3
         rows.append(_clean(r1000, "spread 1000"))
         rows.append(_p99(r1000, "ttfc_ms", LATENCIES[0][1], "spread 1000", 20))
-        rows.append(("spread 1000: RSS per call ≤ 32 KB", f"{_num(r1000['rss_kb_per_call'])} KB",
-                     r1000["rss_kb_per_call"] <= 32))
+        rows.append(_absolute("spread 1000: RSS per call ≤ 32 KB",
+                              f"{_num(r1000['rss_kb_per_call'])} KB",
+                              r1000["rss_kb_per_call"] <= 32))
     took = run["environment"]["import_ms"]  # item 4
-    rows.append((f"`import voicesync` ≤ {IMPORT_GOAL_MS} ms", f"{took} ms",
-                 took <= IMPORT_GOAL_MS))
+    rows.append(_absolute(f"`import voicesync` ≤ {IMPORT_GOAL_MS} ms", f"{took} ms",
+                          took <= IMPORT_GOAL_MS))
     rows += _earlier_goals(spread) if spread else []
-    lines = ["| goal | measured | met |", "|---|---|---|"]
-    lines += [f"| {goal} | {value} | {'yes' if met else '**no**'} |" for goal, value, met in rows]
+    lines = ["| goal | measured (against the pool floor, the issue's) | met "
+             "| against the loop floor | met |", "|---|---|---|---|---|"]
+    lines += [f"| {goal} | {value} | {_met(met)} | {loop or '—'} | {_met(loop_met)} |"
+              for goal, value, met, loop, loop_met in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -190,13 +244,14 @@ def _earlier_goals(spread: dict[str, list[Result]]) -> list[Goal]:
         rows.append(_clean(r500, "spread 500"))
         rows += [_p99(r500, key, label, "spread 500", 50)
                  for key, label in (*LATENCIES, ("dispatch_lag_ms", "dispatch lag"))]
-        rows.append(("spread 500: RSS per call ≤ 64 KB", f"{_num(r500['rss_kb_per_call'])} KB",
-                     r500["rss_kb_per_call"] <= 64))
+        rows.append(_absolute("spread 500: RSS per call ≤ 64 KB",
+                              f"{_num(r500['rss_kb_per_call'])} KB",
+                              r500["rss_kb_per_call"] <= 64))
     for calls in (1, 10):
-        mine, floor = _at(ours, calls), _at(spread["floor"], calls)
-        if mine and floor:
-            rows += _near_floor(mine, floor, f"spread {calls}", 1.5, LATENCIES[:2])
-            rows.append(_cpu(mine, floor, f"spread {calls}", 1.5))
+        mine, floors = _at(ours, calls), _floors(spread, calls)
+        if mine and any(floors.values()):
+            rows += _near_floor(mine, floors, f"spread {calls}", 1.5, LATENCIES[:2])
+            rows.append(_cpu(mine, floors, f"spread {calls}", 1.5))
     return rows
 
 
@@ -211,7 +266,8 @@ def chart(run: Run, path: Path) -> None:
     modes = list(run["results"])
     fig, grid = plt.subplots(len(modes), len(LATENCIES), figsize=(15, 4.4 * len(modes)),
                              squeeze=False)
-    styles = {"voicesync": ("-", "tab:blue"), "floor": ("--", "tab:gray")}
+    styles = {"voicesync": ("-", "tab:blue"), "pool_floor": ("--", "tab:orange"),
+              "loop_floor": (":", "tab:gray")}
     for axes, mode in zip(grid, modes, strict=True):
         results = run["results"][mode]
         for ax, (key, label) in zip(axes, LATENCIES, strict=True):
@@ -223,7 +279,7 @@ def chart(run: Run, path: Path) -> None:
                                                         ("max", "^"))):
                     ax.plot(calls, [r[key][index] for r in have], line, marker=marker,
                             color=color, alpha=(1.0, 0.8, 0.4)[index],
-                            label=f"{client} {name}")
+                            label=f"{LABELS.get(client, client)} {name}")
             ax.set_xscale("log")
             ax.xaxis.set_minor_locator(ticker.NullLocator())  # only the N levels are labelled
             ax.set_xticks([r["calls"] for r in results["voicesync"]],
@@ -235,5 +291,10 @@ def chart(run: Run, path: Path) -> None:
         axes[0].set_ylabel("ms (driver clock)")
         axes[-1].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    canvas = io.BytesIO()
+    fig.savefig(canvas, dpi=100)
     plt.close(fig)
+    from PIL import Image  # matplotlib's own dependency
+
+    # A 64-colour palette: lines on white need no more, and the PNG is a third the size.
+    Image.open(canvas).convert("RGB").quantize(colors=64).save(path, optimize=True)

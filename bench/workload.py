@@ -1,7 +1,7 @@
 """The benchmark workload and the measurements every process shares.
 
-The driver (the platform), the voicesync agent and the floor client import this, so
-the token count, pacing and interruption rule are defined once.
+The driver (the platform), the voicesync agent and both floor clients import this, so
+the token count, pacing, interruption rule and simulated LLM are defined once.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import resource
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,31 @@ class Workload:
 
 def token(index: int) -> str:
     return f" word{index}"
+
+
+class FakeLLM(Iterator[str]):
+    """The simulated LLM: TOKENS tokens at 1/TOKEN_INTERVAL per second, from a blocking
+    iterator that waits before each token but the first.
+
+    Like a real streaming HTTP response it can be closed from another thread, which ends
+    the iteration at once: the agents close it when a reply is aborted (voicesync in
+    `stream.on_abort`, the way voicesync.llm closes its response), so "loop exit"
+    measures how fast a client stops a reply, not how long this iterator sleeps.
+    """
+
+    def __init__(self) -> None:
+        self._closed = threading.Event()
+        self._next = 0
+
+    def __next__(self) -> str:
+        if self._next >= TOKENS or (self._next and self._closed.wait(TOKEN_INTERVAL)):
+            raise StopIteration
+        self._next += 1
+        return token(self._next - 1)
+
+    def close(self, *_: object) -> None:
+        """Any thread; takes and ignores the arguments of a callback (a ReplyStream)."""
+        self._closed.set()
 
 
 def cpu_seconds() -> float:

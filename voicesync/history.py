@@ -52,7 +52,7 @@ class HistoryMessage:
         return f"{self.text}{INTERRUPTED_MARK}" if self.text else _INTERRUPTED_SILENT
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     role: str
     message_id: str = ""
