@@ -5,21 +5,19 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from voicesync import _backoff, _codec
+from voicesync import _codec
 from voicesync._backoff import ConflictEpisode
 from voicesync._channels import Channels
-from voicesync._dialing import POLL, Dialing, PendingDial
+from voicesync._dialing import Dialing, PendingDial
 from voicesync._listeners import Listeners, Subscribable, check_event_name, check_signature
+from voicesync._registration import Registration
 from voicesync.call import Call
 from voicesync.errors import (
-    AgentConflictError,
     ConfigurationError,
     RegistrationError,
-    RequestTimeout,
 )
 from voicesync.skills import Skill, attach
 
@@ -35,7 +33,7 @@ logger = logging.getLogger(__name__)
 MAX_QUEUED = 1000
 
 
-class Agent(Channels, Dialing, Subscribable):
+class Agent(Channels, Dialing, Registration, Subscribable):
     """A voice agent registered on a Client's socket.
 
     Create one with ``client.agent("support", voice=..., language=...)``, or subclass it::
@@ -102,12 +100,8 @@ class Agent(Channels, Dialing, Subscribable):
             self.add_phone(number, ringing=ringing)
         if type(self).on_turn is not Agent.on_turn:
             self._listeners.add(self.turn_event, self._turn_hook)  # checked by the subclass
-        if self._greeting_fn is not None:
-            # Only then: a call.started with no handler queues no task, and a campaign's
-            # calls starting together would otherwise start a handler thread each that
-            # then idles (spread 1000 calls: 216 threads, 11 MB, for nothing).
-            # update() can only replace it with text, which _greet then skips.
-            self.on("call.started", self._greet)
+        if self._greeting_fn is not None:  # else no handler thread per call.started (bench)
+            self.on("call.started", self._greet)  # update() may make it text: _greet skips
         if client is not None:
             client.add_agent(self)
 
@@ -216,64 +210,6 @@ class Agent(Channels, Dialing, Subscribable):
         with self._lock:
             return dict(self._config)
 
-    def wait_ready(self, timeout: float | None = 10.0) -> None:
-        """Block until `agent.created`/`agent.resumed`. Any thread but the reader.
-
-        Raises at once NotConnectedError (the client is neither connected nor
-        connecting), AgentConflictError (the id is held elsewhere; voicesync keeps
-        retrying in the background) or the RegistrationError that ended registration;
-        RequestTimeout after `timeout`.
-        """
-        what = f"the registration of agent {self.id!r}"
-        uplink = self._require_uplink()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            uplink.require_connection(what)
-            if self._failed is not None:
-                raise self._failed
-            self._raise_if_conflict()
-            if self._ready.is_set():
-                return
-            remaining = POLL if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                self._raise_if_conflict(final=True)
-                raise RequestTimeout(
-                    f"agent {self.id!r} was not acknowledged within {timeout:g} s "
-                    f"(waited for agent.created); last seen: {uplink.link_state()}, and no "
-                    "answer to agent.create")
-            self._settled.wait(min(remaining, POLL))
-
-    def _conflict_retry(self, holder_alive: object, retry_after: float | None) -> float | None:
-        """The id is held elsewhere (reader thread): seconds until agent.create is sent
-        again, or None once the retry budget is spent (§2.6)."""
-        now = time.monotonic()
-        with self._lock:
-            if self.conflict is None:
-                self.conflict = ConflictEpisode(started_at=now)
-                logger.warning("agent %s is held by another connection; retrying", self.id)
-            self.conflict.hint(holder_alive, now)
-            return self.conflict.next_delay(retry_after, now)
-
-    def _raise_if_conflict(self, *, final: bool = False) -> None:
-        """Raise AgentConflictError while another connection holds this id (§2.6).
-
-        A holder the platform says is alive raises at once; a possibly stale one (the
-        retry will likely win) only when the wait is over (`final`).
-        """
-        episode = self.conflict
-        if episode is None or episode.attempt == 0:  # attempt 0: not yet fully recorded
-            return
-        if not (episode.holder_alive or final):
-            return
-        left = max(0.0, _backoff.CONFLICT_BUDGET - (time.monotonic() - episode.started_at))
-        alive = "alive" if episode.holder_alive else "possibly stale"
-        raise AgentConflictError(
-            f"agent {self.id!r} is held by another connection (holder {alive}); voicesync "
-            f"keeps retrying the registration for {left:.0f} s more. Stop the other process "
-            "(a second worker or copy of this app?) or use another agent id",
-            agent_id=self.id, reason="retrying", holder_alive=episode.holder_alive,
-            retry_remaining=left)
-
     def create_frame(self) -> dict[str, Any]:
         with self._lock:
             return _codec.agent_create(self.wire_id, self._config, self._allowed_origins)
@@ -303,19 +239,6 @@ class Agent(Channels, Dialing, Subscribable):
             while self._queue:
                 uplink.send(self._queue.popleft())
             self._ready.set()
-            self._settled.set()
-
-    def _unregistered(self) -> None:
-        with self._lock:
-            self._ready.clear()
-            if self._failed is None:
-                self._settled.clear()
-            self.conflict = None
-
-    def _fail(self, error: RegistrationError) -> None:
-        with self._lock:
-            self._failed = error
-            self._ready.clear()
             self._settled.set()
 
     # ------------------------------------------------------------------ config & sessions
