@@ -116,17 +116,46 @@ def test_console_attaches_to_a_running_simulator(standalone: tuple[str, str]) ->
 KEYS = "1234567890*#" * 8  # a long press leaves the simulator's sender the most to do
 
 
+def _api(control: str, method: str, path: str, body: dict[str, object] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(control + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def test_a_waited_answer_is_finished_on_the_wire(standalone: tuple[str, str]) -> None:
+    """A say or press that waits for the bot answers only once the bot's last message has
+    its end frame on the wire: the console's next line (a hang-up) must not cut it off."""
+    ws, control = standalone
+    client = voicesync.Client(api_key="any", url=ws)
+    try:
+        client.add_agent(Keypad())
+        client.connect(10)
+        cid = _api(control, "POST", "/v1/calls", {"agent": "keypad", "timeout": 10})["call_id"]
+        start = _api(control, "GET", f"/v1/calls/{cid}/frames")["next"]
+        for round_ in range(10):  # the race, when there was one, showed within a few rounds
+            _api(control, "POST", f"/v1/calls/{cid}/say", {"text": f"round {round_}"})
+            _api(control, "POST", f"/v1/calls/{cid}/press", {"digits": "1", "wait": True})
+            out = [f["data"] for f in _api(control, "GET",
+                                           f"/v1/calls/{cid}/frames?since={start}")["frames"]
+                   if f["direction"] == "out" and f["data"]]
+            begun = [f["message_id"] for f in out if f["event"] == "bot.speaking"]
+            ended = [f["message_id"] for f in out
+                     if f["event"] in ("bot.finished", "bot.interrupted")]
+            assert begun == ended and len(begun) == 2 * round_ + 2, (begun, ended)
+        _api(control, "POST", f"/v1/calls/{cid}/hangup")
+    finally:
+        client.close()
+
+
 def test_a_press_answers_once_its_keys_are_on_the_wire(standalone: tuple[str, str]) -> None:
     """A driver reads the frame record right after a press: every key must be in it."""
     ws, control = standalone
     client = voicesync.Client(api_key="any", url=ws)
 
     def api(method: str, path: str, body: dict[str, object] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(control + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.loads(answer.read())
+        return _api(control, method, path, body)
 
     try:
         client.add_agent(Echo())

@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 from voicesync.sim._record import Frame
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from voicesync.sim.simcall import SimCall
     from voicesync.sim.simulator import Simulator
 
@@ -109,7 +111,7 @@ class ControlServer:
         except RuntimeError as exc:
             raise ApiError(409, str(exc)) from None
         if body.get("wait_greeting", True) and call.speaking:
-            call.wait_idle(timeout)
+            self._idle(call, timeout)
         return _call_json(call)
 
     def _on_call(self, call: SimCall, method: str, action: str, query: dict[str, str],
@@ -131,6 +133,7 @@ class ControlServer:
             if not text:
                 raise ApiError(400, "say/barge_in need a non-empty `text`")
             self._active(call)
+            since = self.sim.mark()
             if action == "say":
                 barge = body.get("barge_in")
                 barged = None
@@ -146,7 +149,7 @@ class ControlServer:
             else:
                 message_id = call.barge_in(text, after_words=int(body.get("after_words", 1)),
                                            timeout=timeout)
-            reply = self._reply(call, timeout) if wait else None
+            reply = self._reply(call, timeout, since) if wait else None
             return {"message_id": message_id, "reply": reply, **_call_json(call)}
         if action == "press":
             self._active(call)
@@ -157,10 +160,9 @@ class ControlServer:
                 self.sim.wait_frame(event="call.dtmf_received", timeout=timeout, since=since,
                                     direction="out", call_id=call.call_id, digits=so_far)
             if bool(body.get("wait", False)):  # for the answer the keys got, once spoken
-                self.sim.wait_frame(lambda f: f.event in ("bot.finished", "bot.interrupted"),
-                                    timeout, since=since, direction="out",
-                                    call_id=call.call_id)
-                call.wait_idle(timeout)
+                self.sim.wait_frame(event="bot.speaking", timeout=timeout, since=since,
+                                    direction="out", call_id=call.call_id)
+                self._idle(call, timeout, since)
             return _call_json(call)
         if action == "hangup":
             call.hangup(str(body.get("reason", "hangup")))
@@ -170,7 +172,7 @@ class ControlServer:
             if what == "reply":
                 return {"reply": self._reply(call, timeout), **_call_json(call)}
             if what == "idle":
-                call.wait_idle(timeout)
+                self._idle(call, timeout)
             elif what == "ended":
                 call.wait_ended(timeout)
             else:
@@ -183,14 +185,35 @@ class ControlServer:
         if call.status != "active":
             raise ApiError(409, f"call {call.call_id} is {call.status} ({call.ended_reason})")
 
-    @staticmethod
-    def _reply(call: SimCall, timeout: float) -> str | None:
+    def _reply(self, call: SimCall, timeout: float, since: int = 0) -> str | None:
         try:
             text = call.wait_reply(timeout)
-            call.wait_idle(timeout)
+            self._idle(call, timeout, since)
         except RuntimeError:
             return None  # the call ended before the bot answered
         return text
+
+    def _idle(self, call: SimCall, timeout: float, since: int = 0) -> None:
+        """The bot is silent, on the wire too: every message it began (since `since`) has
+        its `bot.finished`/`bot.interrupted` sent, or the call ended. The call's state turns
+        idle before the sender has put the last frame out, and a driver that reads the
+        frames, or acts next, must not overtake it."""
+        call.wait_idle(timeout)
+        begun = {f.get("message_id") for f in self.sim.frames_since(since)
+                 if f.direction == "out" and f.event == "bot.speaking"
+                 and f.call_id == call.call_id}
+        for message_id in begun:
+            self.sim.wait_frame(_ends(message_id), timeout, since=since, direction="out",
+                                call_id=call.call_id)
+
+
+def _ends(message_id: object) -> Callable[[Frame], bool]:
+    """Matches the frame that ends a bot message's speech, or the call's end."""
+    def ended(frame: Frame) -> bool:
+        return frame.event == "call.ended" or (
+            frame.event in ("bot.finished", "bot.interrupted")
+            and frame.get("message_id") == message_id)
+    return ended
 
 
 class _Handler(BaseHTTPRequestHandler):
