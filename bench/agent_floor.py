@@ -12,7 +12,6 @@ and the shared CPU cost on this machine: the strictest floor voicesync is compar
 
 from __future__ import annotations
 
-import argparse
 import gc
 import heapq
 import itertools
@@ -29,12 +28,13 @@ from workload import (
     TOKEN_INTERVAL,
     TOKENS,
     Peaks,
+    agent_args,
     cpu_seconds,
     now_ns,
     rss_bytes,
     switches,
     token,
-    write_json,
+    write_floor_record,
 )
 
 _ABORTS = frozenset({"bot.interrupted", "turn.continued", "call.ended"})
@@ -146,12 +146,7 @@ def open_agent(url: str) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--calls", type=int, required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--deadline", type=float, default=600.0)
-    args = parser.parse_args()
+    args = agent_args(__doc__)
 
     ws = open_agent(args.url)
     floor = Floor(ws)
@@ -163,12 +158,9 @@ def main() -> None:
     cpu1, switches1 = cpu_seconds(), switches()
     peaks.sample()
     ws.close(timeout=1.0)
-    write_json(args.out, {
-        "finished": finished, "cpu_s": cpu1 - cpu0, "switches": switches1 - switches0,
-        "tokens": floor.tokens,
-        "rss_base": rss0, "rss_peak": peaks.rss, "loop_exit_ns": floor.loop_exit_ns,
-        "dispatch_lag_ms": None, "peak_threads": peaks.threads, "dropped_events": 0,
-    })
+    write_floor_record(args.out, finished=finished, cpu_s=cpu1 - cpu0,
+                       switched=switches1 - switches0, tokens=floor.tokens, rss_base=rss0,
+                       peaks=peaks, loop_exit_ns=floor.loop_exit_ns)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ more live replies than workers, a turn waits in the queue (head-of-line).
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import queue
@@ -32,11 +31,12 @@ from workload import (
     READY,
     FakeLLM,
     Peaks,
+    agent_args,
     cpu_seconds,
     now_ns,
     rss_bytes,
     switches,
-    write_json,
+    write_floor_record,
 )
 
 WORKERS = 8
@@ -152,12 +152,7 @@ class PoolFloor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--calls", type=int, required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--deadline", type=float, default=600.0)
-    args = parser.parse_args()
+    args = agent_args(__doc__)
 
     ws = open_agent(args.url)
     floor = PoolFloor(ws)
@@ -170,12 +165,9 @@ def main() -> None:
     cpu1, switches1 = cpu_seconds(), switches()
     peaks.stop()
     ws.close(timeout=1.0)
-    write_json(args.out, {
-        "finished": finished, "cpu_s": cpu1 - cpu0, "switches": switches1 - switches0,
-        "tokens": floor.tokens,
-        "rss_base": rss0, "rss_peak": peaks.rss, "loop_exit_ns": floor.loop_exit_ns,
-        "dispatch_lag_ms": None, "peak_threads": peaks.threads, "dropped_events": 0,
-    })
+    write_floor_record(args.out, finished=finished, cpu_s=cpu1 - cpu0,
+                       switched=switches1 - switches0, tokens=floor.tokens, rss_base=rss0,
+                       peaks=peaks, loop_exit_ns=floor.loop_exit_ns)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ blocking iterator of TOKENS tokens, TOKEN_INTERVAL apart. The handler closes it 
 
 from __future__ import annotations
 
-import argparse
 import gc
 import threading
 
@@ -19,6 +18,7 @@ from workload import (
     READY,
     FakeLLM,
     Peaks,
+    agent_args,
     cpu_seconds,
     now_ns,
     rss_bytes,
@@ -46,12 +46,7 @@ class Recorder:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--calls", type=int, required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--deadline", type=float, default=600.0)
-    args = parser.parse_args()
+    args = agent_args(__doc__)
 
     recorder = Recorder()
     client = voicesync.Client(url=args.url, reconnect=False)

@@ -6,6 +6,7 @@ the token count, pacing, interruption rule and simulated LLM are defined once.
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import threading
@@ -144,3 +145,23 @@ def write_json(path: str, data: dict[str, Any]) -> None:
 def now_ns() -> int:
     """CLOCK_MONOTONIC is system-wide on Linux, so stamps compare across processes."""
     return time.monotonic_ns()
+
+
+def agent_args(doc: str | None) -> argparse.Namespace:
+    """The command line every agent under test takes (see each agent's docstring)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--calls", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--deadline", type=float, default=600.0)
+    return parser.parse_args()
+
+
+def write_floor_record(out: str, *, finished: bool, cpu_s: float, switched: int, tokens: int,
+                       rss_base: int, peaks: Peaks, loop_exit_ns: dict[str, int]) -> None:
+    """A floor's record: what voicesync's agent writes, less what only an SDK has."""
+    write_json(out, {
+        "finished": finished, "cpu_s": cpu_s, "switches": switched, "tokens": tokens,
+        "rss_base": rss_base, "rss_peak": peaks.rss, "loop_exit_ns": loop_exit_ns,
+        "dispatch_lag_ms": None, "peak_threads": peaks.threads, "dropped_events": 0,
+    })
