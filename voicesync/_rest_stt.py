@@ -93,10 +93,10 @@ def open_stream(audio_url: str, api_key: str, params: Mapping[str, str],
                      headers=[f"Authorization: Bearer {api_key}"])
     try:
         port.open(url, timeout)
-    except (AuthenticationError, UpgradeRefusedError) as exc:
-        if not isinstance(exc, UpgradeRefusedError):  # 401 or 403
-            raise AuthenticationError(f"{base}{STREAM_PATH} refused the API key (HTTP 401/403)",
-                                      url=base) from None
+    except AuthenticationError:  # 401 or 403
+        raise AuthenticationError(f"{base}{STREAM_PATH} refused the API key (HTTP 401/403)",
+                                  url=base) from None
+    except UpgradeRefusedError as exc:
         status = exc.status
         message = f"{base}{STREAM_PATH} refused the transcription socket (HTTP {status})"
         if status < 400:

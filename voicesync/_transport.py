@@ -140,9 +140,7 @@ class Transport:
 
     def start(self) -> None:
         """Start the writer thread without a first frame, for a server that speaks first."""
-        if self._outbox is None:
-            raise ConnectionClosedError("not connected", reason="not connected")
-        self._outbox.start()
+        self._live_outbox().start()
 
     def _dial(self, url: str, deadline: float) -> socket.socket | None:
         """Connect TCP (and TLS) ourselves, so that close() can break a connect whose SYNs
@@ -264,17 +262,18 @@ class Transport:
         `_outbox.never_wait`). Raises ConnectionClosedError if the socket is gone or
         the server took no data for `send_timeout` (reason ``send_timeout``).
         """
-        outbox = self._outbox
-        if outbox is None:
-            raise ConnectionClosedError("not connected", reason="not connected")
-        return outbox.put(_frame(text.encode("utf-8"), websocket.ABNF.OPCODE_TEXT))
+        return self._live_outbox().put(
+            _frame(text.encode("utf-8"), websocket.ABNF.OPCODE_TEXT))
 
     def send_binary(self, data: bytes) -> bool:
         """Queue one binary frame, as `send` does a text one. Any thread."""
+        return self._live_outbox().put(_frame(data, websocket.ABNF.OPCODE_BINARY))
+
+    def _live_outbox(self) -> Outbox:
         outbox = self._outbox
         if outbox is None:
             raise ConnectionClosedError("not connected", reason="not connected")
-        return outbox.put(_frame(data, websocket.ABNF.OPCODE_BINARY))
+        return outbox
 
     def stalled(self, now: float, since: float) -> bool:
         """True once the server took no data for `send_timeout` after `since` (it is then
