@@ -95,6 +95,7 @@ class ControlServer:
 
     def _start(self, body: dict[str, Any], timeout: float) -> Any:
         agent, transport = body.get("agent"), body.get("transport", "phone")
+        since = self.sim.mark()  # the greeting's frames come after this
         try:
             if transport == "chat":  # a text session: `say` sends a message (sim/_chat.py)
                 call: SimCall = self.sim.start_chat(agent, metadata=body.get("metadata"),
@@ -111,7 +112,7 @@ class ControlServer:
         except RuntimeError as exc:
             raise ApiError(409, str(exc)) from None
         if body.get("wait_greeting", True) and call.speaking:
-            self._idle(call, timeout)
+            self._idle(call, timeout, since)
         return _call_json(call)
 
     def _on_call(self, call: SimCall, method: str, action: str, query: dict[str, str],
