@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -153,10 +154,7 @@ def test_a_press_answers_once_its_keys_are_on_the_wire(standalone: tuple[str, st
     """A driver reads the frame record right after a press: every key must be in it."""
     ws, control = standalone
     client = voicesync.Client(api_key="any", url=ws)
-
-    def api(method: str, path: str, body: dict[str, object] | None = None) -> Any:
-        return _api(control, method, path, body)
-
+    api = functools.partial(_api, control)
     try:
         client.add_agent(Echo())
         client.connect(10)
